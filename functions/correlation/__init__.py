@@ -1,0 +1,1 @@
+"""The correlation function (handler: ``functions.correlation.handler.lambda_handler``)."""

@@ -1,0 +1,1 @@
+"""The kill-switch function (handler: ``functions.kill_switch.handler.lambda_handler``)."""

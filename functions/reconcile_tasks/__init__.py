@@ -1,0 +1,1 @@
+"""The reconcile_tasks function (handler: ``functions.reconcile_tasks.handler.handler``)."""

@@ -1,0 +1,1 @@
+"""The regime function (handler: ``functions.regime.handler.lambda_handler``)."""

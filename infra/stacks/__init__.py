@@ -1,0 +1,1 @@
+"""The desk's stacks: network, data, pipeline, trading, api, streaming, monitoring."""

@@ -1,0 +1,1 @@
+"""One Powertools ``Router`` per service area, mounted under ``/v1`` by :mod:`desk.api.app`."""

@@ -1,0 +1,1 @@
+"""The Fargate market-data streamer: venue WebSockets into Redis quotes and books (imports desk only)."""
