@@ -131,7 +131,8 @@ class DeskResolver(APIGatewayHttpResolver):
                 response = _error(exc.status, exc.code, exc.message)
                 response.headers["WWW-Authenticate"] = "Bearer"
                 return ResponseBuilder(response=response, serializer=self._serializer)
-        if _carries_nul(event.path, event.query_string_parameters, _text_body(event.body, bool(event.is_base64_encoded))):
+        body = _text_body(event.body, bool(event.is_base64_encoded))
+        if _carries_nul(event.path, event.query_string_parameters, body):
             detail = ErrorDetail(field="request", reason="NUL is not allowed in text")
             response = _error(400, "bad_request", "the request contains a NUL character", [detail])
             return ResponseBuilder(response=response, serializer=self._serializer)
