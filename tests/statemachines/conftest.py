@@ -132,8 +132,9 @@ def desk(
 
     monkeypatch.setattr(retrier_decl, "time", _RecordingTime)
     with FakeBinance(balances=balances, faults=fault_plan) as fake:
+        # The limiter is not under test here (the kill-switch test sets Binance's published budget back).
         venues = {VENUE: {"kind": "ccxt", "exchange_id": "binance", "credentials_id": "venues/binance",
-                          "base_url": fake.base_url}}  # fmt: skip
+                          "base_url": fake.base_url, "rate_limit": [1e6, 1e6]}}  # fmt: skip
         monkeypatch.setenv("DESK_DATABASE_URL", pg_url)
         monkeypatch.setenv("DESK_REDIS_URL", redis_url)
         monkeypatch.setenv("DESK_VENUES", json.dumps(venues))

@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import redis
 
 from desk import wiring
@@ -15,7 +16,7 @@ from desk.aws import clients
 from desk.cache.kill_switch import KILL_SWITCH_KEY, RedisKillSwitch
 from desk.domain.orders import OrderType, Side
 from desk.schemas.trading import OrderIntent
-from desk.settings import get_settings
+from desk.settings import BINANCE_RATE_LIMIT, BINANCE_REQUEST_COSTS, Settings, get_settings
 from tests.statemachines.conftest import SYMBOL, VENUE, Desk
 from tests.statemachines.test_order_placement import ASK, BID, TICK, make_plan
 
@@ -43,11 +44,35 @@ def cancels(desk: Desk) -> int:
     return sum(1 for method, path, _ in desk.fake.requests if (method, path) == ("DELETE", "/api/v3/order"))
 
 
-def test_engaging_cancels_every_working_order_and_latches_in_postgres_and_redis(desk: Desk) -> None:
-    # Given 200 working orders on the venue
+def use_published_binance_budget(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake under the venue's name with Binance's own request budget (the fixture lifts it)."""
+    spec = {"kind": "ccxt", "exchange_id": "binance", "credentials_id": "venues/binance"}
+    spec["base_url"] = desk.fake.base_url
+    monkeypatch.setenv("DESK_VENUES", json.dumps({VENUE: spec}))
+    get_settings.cache_clear()
+    wiring.reset()
+    assert get_settings().venue_specs()[VENUE].rate_limit == BINANCE_RATE_LIMIT
+
+
+def test_the_published_binance_budget_admits_the_kill_switch_without_waiting() -> None:
+    # 200 cancels and the one open-orders listing fit in the bucket's burst: no token wait at all
+    capacity, _ = BINANCE_RATE_LIMIT
+    needed = BINANCE_REQUEST_COSTS["fetch_open_orders"] + WORKING * BINANCE_REQUEST_COSTS["cancel_order"]
+    assert needed <= capacity
+    # while the settings' generic default bucket (20 burst, 10/s) would make 200 cancels wait about 18 s
+    fields = Settings.model_fields
+    burst, refill = fields["rate_limit_capacity"].default, fields["rate_limit_refill"].default
+    assert (needed - burst) / refill > 5
+
+
+def test_engaging_cancels_every_working_order_and_latches_in_postgres_and_redis(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 200 working orders on the venue, and the venue under Binance's published request budget
     rest_orders(WORKING)
     with desk.fake.ledger.lock:
         assert sum(o.is_open for o in desk.fake.ledger.orders) == WORKING
+    use_published_binance_budget(desk, monkeypatch)
     # When the kill switch is engaged through its function
     started = time.perf_counter()
     result = invoke({"action": "engage", "reason": "test breach", "by": "risk"})

@@ -333,6 +333,7 @@ def cloud(
 def point_venue_at(monkeypatch: pytest.MonkeyPatch, name: str, fake: FakeBinance) -> None:
     """The handler's venue ``name`` is the fake (through settings, secrets and the rate limiter, as deployed)."""
     spec = {"kind": "ccxt", "exchange_id": "binance", "credentials_id": "venues/binance", "base_url": fake.base_url}
+    spec["rate_limit"] = [1e6, 1e6]  # Binance's published budget is not under test here
     monkeypatch.setenv("DESK_VENUES", json.dumps({name: spec}))
     get_settings.cache_clear()
     secrets.reset()

@@ -11,14 +11,21 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class VenueSpec(BaseModel):
-    """One venue: its adapter, ``credentials_id`` (the Secrets Manager id of its API keys) and endpoint overrides."""
+    """One venue: its adapter, ``credentials_id`` (the Secrets Manager id of its API keys) and endpoint overrides.
+
+    ``rate_limit`` is the venue's own request budget as a token bucket ``(capacity, refill per
+    second)`` in the venue's request-weight units, shared by every caller of the account through
+    Redis; ``request_costs`` is the weight of each adapter operation (default 1). A venue without
+    one uses the settings' default bucket (``DESK_RATE_LIMIT_CAPACITY`` / ``_REFILL``). A ccxt venue
+    whose exchange has published limits (:data:`EXCHANGE_LIMITS`) gets them unless it sets its own.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -29,6 +36,38 @@ class VenueSpec(BaseModel):
     paper: bool = True
     base_url: str | None = None
     data_url: str | None = None
+    rate_limit: tuple[PositiveFloat, PositiveFloat] | None = None
+    request_costs: dict[str, PositiveFloat] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exchange_limits(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "ccxt" and data.get("rate_limit") is None:
+            published = EXCHANGE_LIMITS.get(str(data.get("exchange_id", "")))
+            if published is not None:
+                data = {
+                    **data,
+                    "rate_limit": published[0],
+                    "request_costs": {**published[1], **data.get("request_costs", {})},
+                }
+        return data
+
+
+# Binance spot: REQUEST_WEIGHT is 6,000 per rolling minute per IP. Refilled at 80/s with a 1,200 burst, no
+# minute can spend more than 1,200 + 60 x 80 = 6,000. Weights of the endpoints behind each operation, as
+# Binance publishes them (open orders without a symbol: 80; with one: 6).
+BINANCE_RATE_LIMIT = (1_200.0, 80.0)
+BINANCE_REQUEST_COSTS = {
+    "load_markets": 20.0, "fetch_ticker": 2.0, "fetch_order_book": 5.0, "fetch_ohlcv": 2.0,
+    "create_order": 1.0, "cancel_order": 1.0, "fetch_order": 4.0, "fetch_open_orders": 80.0,
+    "fetch_fills": 20.0, "fetch_balances": 20.0,
+}  # fmt: skip
+# Coinbase Advanced Trade: 30 private requests per second per key; kept a little under it.
+COINBASE_RATE_LIMIT = (30.0, 25.0)
+EXCHANGE_LIMITS: dict[str, tuple[tuple[float, float], dict[str, float]]] = {
+    "binance": (BINANCE_RATE_LIMIT, BINANCE_REQUEST_COSTS),
+    "coinbase": (COINBASE_RATE_LIMIT, {}),
+}
 
 
 DEFAULT_VENUES: dict[str, VenueSpec] = {

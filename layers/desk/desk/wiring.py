@@ -44,8 +44,14 @@ def quote_cache() -> Any:
     from desk.cache.ratelimit import BucketLimit
 
     settings = get_settings()
+    limits = {
+        name: BucketLimit(capacity=spec.rate_limit[0], refill_per_second=spec.rate_limit[1])
+        for name, spec in settings.venue_specs().items()
+        if spec.rate_limit is not None
+    }
     return RedisQuoteCache(
         redis_client(),
+        limits=limits,
         default_limit=BucketLimit(capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill),
         quote_ttl=timedelta(seconds=settings.quote_ttl_s),
     )
@@ -99,6 +105,7 @@ def venue(name: str) -> Any:
         base_url=spec.base_url,
         venue=name,
         rate_limit_bucket=name,
+        request_costs=spec.request_costs,
     )
     return CcxtVenue(ccxt_config, acquire=quote_cache().acquire, clock=clock())
 
