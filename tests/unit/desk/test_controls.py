@@ -20,6 +20,7 @@ from desk.domain.controls_config import (
     ReasonCode,
     RecentIntent,
 )
+from desk.domain.errors import InvalidOrder
 from desk.domain.instruments import Instrument, PrecisionMode
 from desk.domain.orders import Order, OrderState, OrderType, Side, TimeInForce, client_order_id
 from desk.schemas import CorrelationSnapshot, OrderIntent, Quote
@@ -200,6 +201,23 @@ def test_notional_cap_is_the_per_symbol_cap_when_smaller() -> None:
     config = replace(CONFIG, symbol_notional_caps={"BTC/USDT": Decimal(5000)})
     reason = next(r for r in check_order(request(), context(), config).reasons if r.code is ReasonCode.NOTIONAL_CAP)
     assert "cap 5000" in reason.message
+
+
+def test_a_parent_worked_in_children_is_capped_on_its_largest_child() -> None:
+    # Given equity 100k (cap 2,000) and a 0.1 BTC parent (6,001 USDT) worked as children of at most 0.03 (1,800)
+    parent = request(largest_child=Decimal("0.03"))
+    # When gated, Then the notional cap passes (each venue order is within it) while the volume share sees 0.1
+    decision = check_order(parent, context(equity=Decimal(100_000), average_daily_volume=Decimal(5)), CONFIG)
+    assert ReasonCode.NOTIONAL_CAP not in decision.codes and ReasonCode.ADV_SHARE in decision.codes
+    # And a largest child of 0.04 (2,400) is refused, naming the child
+    decision = check_order(request(largest_child=Decimal("0.04")), context(equity=Decimal(100_000)), CONFIG)
+    [reason] = [r for r in decision.reasons if r.code is ReasonCode.NOTIONAL_CAP]
+    assert reason.message.startswith("largest child order notional 2400")
+
+
+def test_a_largest_child_above_the_parent_is_an_invalid_request() -> None:
+    with pytest.raises(InvalidOrder, match="exceeds the parent"):
+        request(largest_child=Decimal("0.2"))
 
 
 def test_quantity_above_one_percent_of_adv_is_refused() -> None:

@@ -23,6 +23,9 @@ Conventions
 * Staleness: quote age is ``now - quote.ts`` (the venue's time); the limit depends on the asset
   class of the order's venue (``GateConfig.venue_asset_classes``; unknown venues get the strictest).
 * Counts (open orders, messages) include the order being checked: ``count + 1 > limit`` fails.
+* Notional cap: on each order the venue receives. A parent worked as child orders
+  (``OrderRequest.largest_child``) passes when its largest child is within the cap; each child is
+  gated again when it is placed. Exposure, concentration and the volume share judge the parent.
 """
 
 from __future__ import annotations
@@ -178,11 +181,13 @@ def _check_notional(
 ) -> list[Reason]:
     if price is None:
         return [Reason(ReasonCode.MARK_MISSING, f"no price to value {intent.symbol}: notional cap not checkable")]
-    notional = _CTX.multiply(intent.quantity, price)
+    quantity = intent.largest_child if intent.largest_child is not None else intent.quantity
+    notional = _CTX.multiply(quantity, price)
     equity_cap = _CTX.multiply(config.max_order_equity_fraction, context.equity)
     cap = min(equity_cap, config.symbol_notional_cap(intent.symbol))
     if notional > cap:
-        message = f"notional {notional} > cap {cap} (min of {config.max_order_equity_fraction:%} of equity "
+        order = "largest child order" if intent.largest_child is not None else "order"
+        message = f"{order} notional {notional} > cap {cap} (min of {config.max_order_equity_fraction:%} of equity "
         message += f"{context.equity} and the {intent.symbol} cap {config.symbol_notional_cap(intent.symbol)})"
         return [Reason(ReasonCode.NOTIONAL_CAP, message)]
     return []

@@ -21,7 +21,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Protocol
 
-from desk.domain.errors import DeskError
+from desk.domain.errors import DeskError, InvalidOrder
 from desk.domain.instruments import Instrument, as_decimal
 from desk.domain.orders import Order, OrderType, Side, TimeInForce, require_aware
 
@@ -133,6 +133,11 @@ class OrderRequest:
 
     ``strategy`` is carried here because the duplicate check keys on it and ``OrderIntent`` has no
     strategy field; build one with :meth:`from_intent`.
+
+    ``largest_child`` is set when the request is a parent order that will be worked as child orders
+    (an execution plan's slices): the quantity of its largest child. The notional cap is a cap on each
+    order the venue receives, so it is checked on that; every other control judges the parent's
+    whole ``quantity`` (exposure, concentration and the volume share see everything the plan will do).
     """
 
     client_order_id: str
@@ -145,6 +150,7 @@ class OrderRequest:
     limit_price: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
+    largest_child: Decimal | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "side", Side(self.side))
@@ -155,6 +161,11 @@ class OrderRequest:
             raise ValueError("a limit order needs limit_price and a market order must not have one")
         if self.limit_price is not None:
             object.__setattr__(self, "limit_price", as_decimal(self.limit_price, "limit_price", allow_zero=False))
+        if self.largest_child is not None:
+            child = as_decimal(self.largest_child, "largest_child", allow_zero=False)
+            if child > self.quantity:
+                raise InvalidOrder("largest_child", f"{child} exceeds the parent quantity {self.quantity}")
+            object.__setattr__(self, "largest_child", child)
 
     @classmethod
     def from_intent(cls, intent: IntentLike, *, strategy: str) -> OrderRequest:

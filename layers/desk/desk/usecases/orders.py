@@ -125,7 +125,11 @@ def _plan(plan_id: str, ports: OrderPorts) -> ExecutionPlan:
 
 
 def validate(plan: ExecutionPlan, ports: OrderPorts) -> dict[str, Any]:
-    """The pre-trade gate on the parent order; a refusal is recorded, then raised (ASL ``Catch``)."""
+    """The pre-trade gate on the parent order; a refusal is recorded, then raised (ASL ``Catch``).
+
+    The parent is judged whole, except for the notional cap, which applies to its largest slice
+    (each slice is one order at the venue, gated again when it is placed).
+    """
     ports.store.save_plan(plan)  # idempotent: the stored plan is the one that runs
     plan = _plan(plan.plan_id, ports)
     first = plan.intents()[0]
@@ -139,6 +143,7 @@ def validate(plan: ExecutionPlan, ports: OrderPorts) -> dict[str, Any]:
         quantity=plan.quantity,
         limit_price=first.limit_price,
         time_in_force=first.time_in_force,
+        largest_child=max(s.quantity for s in plan.slices),
     )
     decision = _gate(request, ports)
     if not decision.accepted:
