@@ -143,8 +143,8 @@ class Store(Protocol):
         """Idempotent on (timeframe, method, window, ts)."""
         ...
 
-    def latest_correlation(self, timeframe: str, method: str, window: int) -> CorrelationSnapshot | None:
-        """The newest snapshot of that kind, or None."""
+    def latest_correlation(self, timeframe: str, method: str, window: int | None = None) -> CorrelationSnapshot | None:
+        """The newest snapshot of that kind (any window when ``window`` is None), or None."""
         ...
 
     def record_gaps(self, gaps: Sequence[BarGap]) -> int:

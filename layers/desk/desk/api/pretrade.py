@@ -1,23 +1,25 @@
 """The pre-trade gate for API orders: :func:`desk.domain.controls.check_order` on a context built from the ports.
 
-Equity is the latest risk snapshot's (the risk function records it); with none the desk does not
-know what an order is worth against, so the order is refused. The same gate runs again on every
+The context is assembled by :mod:`desk.usecases.gate`, as for the order tasks; here the quote is the
+cached one and the instrument the stored one (no venue call on the request path). Equity is the
+latest risk snapshot's (the risk function records it); with none the desk does not know what an
+order is worth against, so the order is refused. The same gate runs again on every
 child order inside the order-placement state machine; this first pass refuses early and cheaply.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 
 from desk.api.errors import Unprocessable
 from desk.api.models import ErrorDetail
 from desk.domain.controls import check_order
-from desk.domain.controls_config import GateConfig, GateContext, GateDecision, OrderRequest
+from desk.domain.controls_config import GateConfig, GateDecision, OrderRequest
 from desk.domain.orders import Fill, Order
 from desk.ports import QuoteCache
 from desk.schemas.trading import OrderRecord
 from desk.store import PostgresStore
+from desk.usecases.gate import MarketView, gate_context
 from desk.usecases.strategies import STRATEGIES
 
 __all__ = ["default_gate_config", "domain_order", "gate"]
@@ -34,15 +36,10 @@ def domain_order(record: OrderRecord, fills: list[Fill]) -> Order:
     return record.to_domain(fills)
 
 
-def _adv(store: PostgresStore, venue: str, symbol: str, now: datetime) -> Decimal | None:
-    bars = store.load_bars(venue, symbol, "1d", now - timedelta(days=30), now)
-    return sum((b.volume for b in bars), Decimal(0)) / len(bars) if bars else None
-
-
 def gate(
     request: OrderRequest, *, store: PostgresStore, quotes: QuoteCache, config: GateConfig, now: datetime
 ) -> GateDecision:
-    """Assemble the gate's view of the world at ``now`` and run every control on ``request``."""
+    """Run every control on ``request`` at ``now``: the cached quote, the stored instrument, the snapshot's equity."""
     snapshot = store.latest_risk_snapshot(PORTFOLIO)
     if snapshot is None:
         raise Unprocessable(
@@ -50,18 +47,10 @@ def gate(
             [ErrorDetail(field="portfolio", reason="no risk snapshot")],
             code="pre_trade_rejected",
         )
-    positions = store.positions(as_of=now, venue=request.venue)
-    open_records = store.open_orders(request.venue)
-    fills = list(store.load_fills(venue=request.venue)) if open_records else []
-    context = GateContext(
-        now=now,
-        instrument=store.load_instruments(request.venue).get(request.symbol),
+    market = MarketView(
         quote=quotes.get_quote(request.venue, request.symbol),
+        instrument=store.load_instruments(request.venue).get(request.symbol),
         equity=snapshot.equity,
-        average_daily_volume=_adv(store, request.venue, request.symbol, now),
-        positions={p.symbol: p.quantity for p in positions},
-        marks={p.symbol: p.average_price for p in positions if p.average_price > 0},
-        open_orders=[domain_order(r, fills) for r in open_records],
         kill_switch_latched=store.kill_switch().latched,
     )
-    return check_order(request, context, config)
+    return check_order(request, gate_context(request, market, store=store, config=config, now=now), config)

@@ -32,6 +32,7 @@ __all__ = [
     "GateContext",
     "GateDecision",
     "IntentLike",
+    "OrderActivity",
     "OrderRequest",
     "PreTradeRejected",
     "QuoteLike",
@@ -195,6 +196,22 @@ class RecentIntent:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class OrderActivity:
+    """An order the desk sent (``created_at``) and, if it asked to cancel it, when (``cancel_requested_at``).
+
+    The store's answer from which the gate's recent intents and order-message counts are built.
+    """
+
+    client_order_id: str
+    strategy: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    created_at: datetime
+    cancel_requested_at: datetime | None = None
+
+
 def _frozen(mapping: Mapping[str, Decimal] | None = None) -> Mapping[str, Decimal]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -275,6 +292,9 @@ class GateConfig:
     max_symbol_concentration: Decimal = Decimal("0.25")
     max_cluster_concentration: Decimal = Decimal("0.40")
     cluster_correlation_threshold: float = 0.7
+    # The correlation snapshot clusters are read from: the newest of this timeframe and method.
+    cluster_timeframe: str = "1d"
+    cluster_method: str = "ledoit_wolf"
     max_open_orders_per_symbol: int = 5
     max_open_orders_total: int = 50
     max_messages_per_second: int = 10

@@ -102,8 +102,12 @@ class MemoryStore:
     def save_correlation(self, snapshot: CorrelationSnapshot) -> None:
         self.correlations[(snapshot.timeframe, snapshot.method, snapshot.window, snapshot.ts)] = snapshot
 
-    def latest_correlation(self, timeframe: str, method: str, window: int) -> CorrelationSnapshot | None:
-        found = [c for (tf, m, w, _), c in self.correlations.items() if (tf, m, w) == (timeframe, method, window)]
+    def latest_correlation(self, timeframe: str, method: str, window: int | None = None) -> CorrelationSnapshot | None:
+        found = [
+            c
+            for (tf, m, w, _), c in self.correlations.items()
+            if (tf, m) == (timeframe, method) and window in (None, w)
+        ]
         return max(found, key=lambda c: c.ts) if found else None
 
     def save_risk_snapshot(self, snapshot: RiskSnapshot) -> None:

@@ -107,10 +107,12 @@ class ExecutionPlan(DeskModel):
 
     Slices are numbered 0..n-1 in time order and their quantities sum exactly to ``quantity``.
     ``expected_cost_bps`` is the pre-trade cost estimate (positive = cost) the plan was chosen on.
+    ``strategy`` is who asked (a strategy key, or ``api:<caller>``): the gate's duplicate check keys on it.
     """
 
     plan_id: PlanId
     signal_id: Identifier | None = None
+    strategy: Identifier | None = None
     venue: Identifier
     symbol: Symbol
     side: Side

@@ -33,7 +33,8 @@ ON CONFLICT (timeframe, method, "window", ts) DO UPDATE SET symbols = EXCLUDED.s
 """
 _LATEST_CORRELATION = """
 SELECT ts, timeframe, method, "window", symbols, matrix FROM correlation_snapshots
- WHERE timeframe = %s AND method = %s AND "window" = %s ORDER BY ts DESC LIMIT 1
+ WHERE timeframe = %s AND method = %s AND (%s::integer IS NULL OR "window" = %s)
+ ORDER BY ts DESC, "window" DESC LIMIT 1
 """
 _SAVE_RISK = """
 INSERT INTO risk_snapshots (portfolio, ts, confidence, horizon_days, var, cvar, method, equity,
@@ -92,8 +93,9 @@ class AnalyticsRepository(Repository):
         matrix = [list(row) for row in s.matrix]
         self._write(_SAVE_CORRELATION, (s.timeframe, s.method, s.window, s.ts, list(s.symbols), matrix))
 
-    def latest_correlation(self, timeframe: str, method: str, window: int) -> CorrelationSnapshot | None:
-        row = self._one(_LATEST_CORRELATION, (timeframe, method, window))
+    def latest_correlation(self, timeframe: str, method: str, window: int | None = None) -> CorrelationSnapshot | None:
+        """The newest snapshot of that timeframe, method and window (any window when None)."""
+        row = self._one(_LATEST_CORRELATION, (timeframe, method, window, window))
         if row is None:
             return None
         ts, tf, meth, win, symbols, matrix = row

@@ -16,8 +16,9 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from desk.domain.controls_config import OrderActivity
 from desk.domain.errors import DuplicateFillConflict, InvalidClientOrderId
-from desk.domain.orders import Fill, OrderState, parse_client_order_id
+from desk.domain.orders import Fill, OrderState, Side, parse_client_order_id
 from desk.events import Envelope
 from desk.schemas.trading import ExecutionPlan, OrderRecord, PositionRecord
 from desk.store.base import Repository
@@ -33,8 +34,8 @@ ON CONFLICT (plan_id) DO NOTHING
 _UPSERT_ORDER = """
 INSERT INTO orders AS o (client_order_id, plan_id, venue, symbol, side, order_type, quantity, limit_price,
                          time_in_force, state, state_rank, venue_order_id, filled_quantity, average_price,
-                         reject_reason, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                         reject_reason, updated_at, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (client_order_id) DO UPDATE
    SET state = EXCLUDED.state, state_rank = EXCLUDED.state_rank,
        venue_order_id = coalesce(EXCLUDED.venue_order_id, o.venue_order_id),
@@ -43,6 +44,16 @@ ON CONFLICT (client_order_id) DO UPDATE
  WHERE o.state_rank < 4
    AND EXCLUDED.state_rank >= o.state_rank
    AND EXCLUDED.filled_quantity >= o.filled_quantity
+"""
+_ORDER_ACTIVITY = """
+SELECT o.client_order_id, coalesce(p.document->>'strategy', p.signal_id, o.plan_id, o.client_order_id),
+       o.symbol, o.side, o.quantity, o.created_at,
+       CASE WHEN o.state IN ('pending_cancel', 'cancelled') THEN o.updated_at END
+  FROM orders o LEFT JOIN plans p ON p.plan_id = o.plan_id
+ WHERE o.state <> 'rejected'
+   AND ((o.created_at > %s AND o.created_at <= %s)
+        OR (o.state IN ('pending_cancel', 'cancelled') AND o.updated_at > %s AND o.updated_at <= %s))
+ ORDER BY o.created_at, o.client_order_id
 """
 _SELECT_ORDERS = sql.SQL(
     "SELECT client_order_id, venue, symbol, side, order_type, quantity, limit_price, time_in_force, state,"
@@ -135,9 +146,22 @@ class TradingRepository(Repository):
         params = (
             o.client_order_id, _plan_id_of(o.client_order_id), o.venue, o.symbol, o.side.value, o.order_type.value,
             o.quantity, o.limit_price, o.time_in_force.value, o.state.value, o.state.rank, o.venue_order_id,
-            o.filled_quantity, o.average_price, o.reject_reason, o.updated_at,
+            o.filled_quantity, o.average_price, o.reject_reason, o.updated_at, o.updated_at,
         )  # fmt: skip
         self._db.run(lambda conn: conn.execute(_UPSERT_ORDER, params))
+
+    def order_activity(self, since: datetime, until: datetime) -> list[OrderActivity]:
+        """Orders the desk sent or asked to cancel in ``(since, until]`` (refused ones excluded), oldest first.
+
+        Each row carries the strategy key the gate's duplicate check uses: the plan's ``strategy``, else
+        its signal id, else the plan id (the same rule as :func:`desk.usecases.gate.strategy_key`).
+        """
+        rows = self._db.run(lambda conn: conn.execute(_ORDER_ACTIVITY, (since, until, since, until)).fetchall())
+        return [
+            OrderActivity(cid, strategy, symbol, Side(side), quantity, created.astimezone(UTC),
+                          None if cancelled is None else cancelled.astimezone(UTC))
+            for cid, strategy, symbol, side, quantity, created, cancelled in rows
+        ]  # fmt: skip
 
     def _orders(self, filters: dict[str, Any]) -> list[OrderRecord]:
         where, params = _where(filters)

@@ -161,6 +161,7 @@ def _build_plan(
     return ExecutionPlan(
         plan_id=plan_id,
         signal_id=signal.signal_id,
+        strategy=spec.key,
         venue=venue,
         symbol=signal.symbol,
         side=side,

@@ -19,23 +19,23 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 from desk.domain.controls import check_order
-from desk.domain.controls_config import GateConfig, GateContext, GateDecision, OrderRequest, PreTradeRejected
+from desk.domain.controls_config import GateConfig, GateDecision, OrderActivity, OrderRequest, PreTradeRejected
 from desk.domain.errors import DeskError, OrderNotFound, PermanentVenueError, RetryableVenueError
 from desk.domain.instruments import DECIMAL_CONTEXT, decimal_sum
-from desk.domain.orders import Fill, Order, OrderState, client_order_id
-from desk.domain.positions import position_from_fills
+from desk.domain.orders import Fill, OrderState, client_order_id
 from desk.events import Envelope, new_event
 from desk.ports import Alerts, Clock, EventBus, QuoteCache, Venue
-from desk.schemas.analytics import RiskSnapshot
+from desk.schemas.analytics import CorrelationSnapshot, RiskSnapshot
 from desk.schemas.market import Bar
 from desk.schemas.trading import ExecutionPlan, FillRecord, KillSwitchState, OrderCompleted, OrderIntent, OrderRecord
+from desk.usecases.gate import MarketView, gate_context, strategy_key
 
 __all__ = [
     "KillSwitchOutcome",
@@ -70,6 +70,10 @@ class OrderStore(Protocol):
     def upsert_order(self, order: OrderRecord) -> None: ...
     def load_order(self, client_order_id: str) -> OrderRecord | None: ...
     def open_orders(self, venue: str | None = None) -> Sequence[OrderRecord]: ...
+    def order_activity(self, since: datetime, until: datetime) -> Sequence[OrderActivity]: ...
+    def latest_correlation(
+        self, timeframe: str, method: str, window: int | None = None
+    ) -> CorrelationSnapshot | None: ...
     def orders_for_plan(self, plan_id: str) -> Sequence[OrderRecord]: ...
     def append_order_event(self, event: Envelope) -> bool: ...
     def record_fill(self, fill: Fill, *, adjustment: bool = False) -> bool: ...
@@ -135,7 +139,7 @@ def validate(plan: ExecutionPlan, ports: OrderPorts) -> dict[str, Any]:
     first = plan.intents()[0]
     request = OrderRequest(
         client_order_id=first.client_order_id,
-        strategy=plan.signal_id or plan.plan_id,
+        strategy=strategy_key(plan),
         venue=plan.venue,
         symbol=plan.symbol,
         side=plan.side,
@@ -156,34 +160,23 @@ def validate(plan: ExecutionPlan, ports: OrderPorts) -> dict[str, Any]:
 
 
 def _gate(request: OrderRequest, ports: OrderPorts) -> GateDecision:
-    """Assemble the gate's view of the world (store, cache, venue) at ``now`` and run every control."""
+    """Run every control on ``request`` against the world at ``now`` (:mod:`desk.usecases.gate`).
+
+    The quote is the cached one while fresh; a late feed is replaced by the venue's own ticker (and the
+    answer shared through the cache). Equity is the latest risk snapshot's, else the account's value.
+    """
     store, venue, now = ports.store, ports.venue(request.venue), ports.clock.now()
     quote = ports.quotes.get_quote(request.venue, request.symbol)
     max_age = ports.gate.max_quote_age[ports.gate.asset_class(request.venue)]
     if quote is None or now - quote.ts > max_age:
         quote = venue.fetch_ticker(request.symbol)  # the feed is late: ask the venue, and share the answer
         ports.quotes.put_quote(quote)
-    fills = list(store.load_fills(venue=request.venue))
-    open_records = list(store.open_orders(request.venue))
-    symbols = {f.symbol for f in fills} | {request.symbol}
-    positions = {s: position_from_fills(fills, venue=request.venue, symbol=s).quantity for s in symbols}
     snapshot = store.latest_risk_snapshot(PORTFOLIO)
     mid = DECIMAL_CONTEXT.divide(DECIMAL_CONTEXT.add(quote.bid, quote.ask), 2)
     equity = snapshot.equity if snapshot is not None else _equity(venue, request.symbol, mid)
-    bars = store.load_bars(request.venue, request.symbol, "1d", now - timedelta(days=30), now)
     latched = store.kill_switch().latched or (ports.kill_switch is not None and ports.kill_switch.latched())
-    context = GateContext(
-        now=now,
-        instrument=venue.markets().get(request.symbol),
-        quote=quote,
-        equity=equity,
-        average_daily_volume=DECIMAL_CONTEXT.divide(decimal_sum(b.volume for b in bars), len(bars)) if bars else None,
-        positions=positions,
-        marks={request.symbol: mid},
-        open_orders=[o for r in open_records if (o := _domain_order(r, fills)) is not None],
-        kill_switch_latched=latched,
-    )
-    return check_order(request, context, ports.gate)
+    market = MarketView(quote, venue.markets().get(request.symbol), equity, latched)
+    return check_order(request, gate_context(request, market, store=store, config=ports.gate, now=now), ports.gate)
 
 
 def _equity(venue: Venue, symbol: str, mid: Decimal) -> Decimal:
@@ -193,18 +186,6 @@ def _equity(venue: Venue, symbol: str, mid: Decimal) -> Decimal:
     quote_total = balances[instrument.quote].total if instrument.quote in balances else Decimal(0)
     base_total = balances[instrument.base].total if instrument.base in balances else Decimal(0)
     return DECIMAL_CONTEXT.add(quote_total, DECIMAL_CONTEXT.multiply(base_total, mid))
-
-
-def _domain_order(record: OrderRecord, fills: Iterable[Fill]) -> Order | None:
-    """A working order as the gate sees it, its state made consistent with the fills recorded so far."""
-    own = tuple(f for f in fills if f.client_order_id == record.client_order_id)
-    filled = decimal_sum(f.quantity for f in own)
-    if filled >= record.quantity:
-        return None  # filled at the venue, not yet closed in the ledger: no longer working
-    state = record.state
-    if state is not OrderState.PENDING_CANCEL:
-        state = OrderState.PARTIALLY_FILLED if own else OrderState.ACCEPTED
-    return record.to_domain(own, state=state)
 
 
 def _reject(intent: OrderIntent, decision: GateDecision, ports: OrderPorts) -> None:
@@ -252,7 +233,7 @@ def place(plan_id: str, slice_no: int, wait_max_seconds: int, ports: OrderPorts)
     if found is None:
         _guard_before_send(plan, intent, ports)
         if stored is None or stored.venue_order_id is None:
-            decision = _gate(OrderRequest.from_intent(intent, strategy=plan.signal_id or plan.plan_id), ports)
+            decision = _gate(OrderRequest.from_intent(intent, strategy=strategy_key(plan)), ports)
             if not decision.accepted:
                 _reject(intent, decision, ports)
                 raise PreTradeRejected(intent.client_order_id, decision.reasons)

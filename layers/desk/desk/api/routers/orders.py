@@ -73,6 +73,7 @@ def _plan(plan_id: str, request: SubmitOrderRequest, store: PostgresStore, clock
     )
     return ExecutionPlan(
         plan_id=plan_id,
+        strategy=STRATEGY,
         venue=request.venue,
         symbol=request.symbol,
         side=request.side,
