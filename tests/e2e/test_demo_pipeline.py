@@ -9,6 +9,7 @@ import pytest
 
 from desk import wiring
 from desk.local.demo import section_pipeline
+from desk.local.demo_orders import section_orders
 from desk.local.desk_run import PipelineConfig, PipelineError, run_pipeline
 from desk.local.report import Report
 from desk.settings import get_settings
@@ -44,11 +45,25 @@ def test_the_pipeline_over_a_replayed_period(database_url: str, pg_schema: str, 
     # And the process is left as it was found: pins undone, settings off the run's schema
     assert (wiring.market_data.__name__, wiring.clock.__name__) == ("market_data", "clock")
     assert pg_schema not in get_settings().database_url
-    # And the report section renders from the run
+    # And the last day's plans went to the order-placement state machine on the paper venue: every execution
+    # is final, either worked (one venue order per child, all filled) or refused by the pre-trade gate with
+    # its reason on the refused order; and both reconciliation runs found the ledger equal to the venue
+    paper = run.paper
+    assert paper is not None and len(paper.plans) >= 1
+    assert set(paper.plans["status"]) <= {"SUCCEEDED", "FAILED (PreTradeRejected)"}, paper.plans["cause"].tolist()
+    refused = paper.orders[paper.orders["state"] == "rejected"]
+    assert all('"accepted": false' in reason for reason in refused["reject_reason"])
+    assert set(paper.orders["state"]) <= {"filled", "rejected"}
+    assert paper.venue_orders == (paper.orders["state"] == "filled").sum()
+    assert list(paper.reconciliations["status"]) == ["clean", "clean"]
+    assert pd.Timestamp(config.end) <= paper.orders["created_at"].min()  # traded after the last close
+    # And the report sections render from the run
     report = Report("t", "t")
     section_pipeline(report, run)
+    section_orders(report, run)
     page = report.render()
     assert "regimes stored" in page and "Correlation snapshots stored" in page and "0 in DLQs" in page
+    assert "implementation shortfall" in page and "Reconciliation runs" in page
 
 
 def test_a_missing_database_is_a_clear_error() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from desk.domain.controls import check_order
 from desk.domain.controls_config import GateConfig, OrderRequest, ReasonCode
-from desk.domain.orders import OrderState, OrderType, Side, client_order_id
+from desk.domain.orders import Fill, OrderState, OrderType, Side, client_order_id
 from desk.schemas import CorrelationSnapshot, Quote
 from desk.schemas.market import Bar
 from desk.schemas.trading import ExecutionPlan, OrderRecord, PlanSlice
@@ -132,3 +132,18 @@ def test_clusters_come_from_the_newest_stored_snapshot_of_the_configured_kind(st
     assert context.correlation is not None and context.correlation.matrix[0][1] == pytest.approx(0.85)
     # And the average daily volume is the stored bars' mean
     assert context.average_daily_volume == Decimal(10_000)
+
+
+def test_a_ledger_with_fills_on_two_symbols_gives_a_position_per_symbol(store: PostgresStore) -> None:
+    # Given fills on BTC and on ETH (the gate once folded every fill of the venue into the order's symbol
+    # and raised as soon as a second symbol had traded: found by the demo's paper trading)
+    for n, (symbol, qty, price) in enumerate([(SYMBOL, "0.5", "60000"), ("ETH/USDT", "4", "3000")]):
+        store.record_fill(
+            Fill(venue=VENUE, venue_trade_id=str(n + 1), client_order_id=f"ldfills-{n}", symbol=symbol,
+                 side=Side.BUY, quantity=Decimal(qty), price=Decimal(price), occurred_at=T0 - timedelta(hours=1))
+        )  # fmt: skip
+    # When the gate looks at a BTC order, Then each symbol has its own position and the other is marked at cost
+    p = plan("ldtwosym", "momentum")
+    context = gate_context(request(p, 0), market(T0), store=store, config=CONFIG, now=T0)
+    assert dict(context.positions) == {SYMBOL: Decimal("0.5"), "ETH/USDT": Decimal(4)}
+    assert context.marks["ETH/USDT"] == Decimal(3000) and context.marks[SYMBOL] == Decimal(60_000)

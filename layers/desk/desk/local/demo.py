@@ -28,6 +28,7 @@ from matplotlib.dates import date2num
 from matplotlib.patches import Rectangle
 
 from desk.local import catalogue
+from desk.local.demo_orders import section_orders
 from desk.local.desk_run import PipelineConfig, PipelineRun, redis_db_url, replay_frames, run_pipeline
 from desk.local.report import Report, Section
 
@@ -317,9 +318,10 @@ def section_pipeline(report: Report, run: PipelineRun) -> None:
         f"{cfg.days} simulated days would invoke the planner {cfg.days * 1440:,} times for one new daily bar a day. "
         "The same targets fire daily instead (ingest at 00:00 UTC, the daily close; risk at 00:05, once the day's "
         "events are consumed). The hourly correlation refresh is left out because correlation already runs on "
-        "every bars.ingested of the daily timeframe, and reconciliation because no order reaches a venue. "
-        "Execution starts went to a recording starter, not the order-placement state machine: its order tasks "
-        "would call the real exchange."
+        "every bars.ingested of the daily timeframe; reconciliation runs after the paper trading instead. "
+        "Execution starts during the replay went to a recording starter (no fills, so the book stays flat and a "
+        "standing target is planned again each day); the last day's plans were then traded on a paper venue "
+        "(next section)."
     )
     bars = run.bars.set_index("symbol") if len(run.bars) else pd.DataFrame(columns=["bars", "first", "last"])
     gaps = run.gaps.groupby("symbol")["missing"].agg(["count", "sum"]) if len(run.gaps) else pd.DataFrame()
@@ -347,8 +349,8 @@ def section_pipeline(report: Report, run: PipelineRun) -> None:
         risk = run.risk.assign(ts=run.risk["ts"].astype(str)).set_index("ts").tail(5)
         sec.table(
             risk.drop(columns=["portfolio"]),
-            f"Risk snapshots: {len(run.risk)} stored (one per daily risk run); the last five. No order was "
-            "filled, so the book is flat and VaR is zero.",
+            f"Risk snapshots: {len(run.risk)} stored (one per daily risk run); the last five. Nothing fills "
+            "during the replay, so the book is flat and VaR is zero.",
             "{:,.4f}",
         )
     counts = run.queues.copy()
@@ -455,8 +457,8 @@ def _signals_and_plans(sec: Section, run: PipelineRun) -> None:
     sec.table(
         table.tail(15),
         f"Execution plans: {len(plans)} created (mean estimated cost {costs.mean():.2f} bps); the last 15. "
-        f"{len(run.executions)} order-placement starts were recorded, one per plan id. No order fills, so the "
-        "book stays flat and a standing target is planned again at each new bar.",
+        f"{len(run.executions)} order-placement starts were recorded, one per plan id. Nothing fills during the "
+        "replay, so the book stays flat and a standing target is planned again at each new bar.",
         "{:,.4f}",
     )
 
@@ -474,6 +476,7 @@ def run_pipeline_section(report: Report, config: PipelineConfig) -> None:
         ):
             run = run_pipeline(database_url, redis_db_url(redis_url, DEMO_REDIS_DB), config, progress=_progress)
         section_pipeline(report, run)
+        section_orders(report, run)
     except Exception as exc:  # the quant report must still be written
         print(f"  pipeline failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         sec = report.section("The desk's pipeline on the local cloud")

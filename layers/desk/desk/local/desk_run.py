@@ -7,7 +7,8 @@ again. The handlers are the deployed ones, invoked through moto and the Lambda s
 ports are pinned (:func:`desk.wiring.install`): the market data is a replay venue over catalogue
 bars that serves a bar once the simulated clock has passed its close, and the clock is the
 scheduler's. Plans start a recording starter instead of the order-placement state machine, whose
-order tasks would call a real exchange.
+order tasks would call a real exchange; after the last day, that day's plans are worked on a paper
+Binance by the order-placement state machine and reconciled (:mod:`desk.local.paper_trading`).
 
 Schedules run at the demo's own cadence, not the manifest's: ``rate(1 minute)`` over a year of
 simulated days would fire half a million planner invocations for one new daily bar each day. The
@@ -47,7 +48,9 @@ from desk.local import catalogue
 from desk.local.cloud import ACCOUNT_ID, REGION, LocalCloud
 from desk.local.dispatcher import DispatchStats
 from desk.local.memory import FrameMarketData
+from desk.local.paper_trading import PaperRun, paper_instruments, trade_plans
 from desk.local.scheduler import Firing, Scheduler
+from desk.schemas.trading import ExecutionPlan
 from desk.settings import get_settings
 from desk.store.migrate import migrate
 
@@ -89,6 +92,7 @@ class PipelineConfig:
     quote: str = "USDT"
     timeframe: str = "1d"
     schema: str = "demo"
+    paper_trade: bool = True  # work the last day's plans on a paper venue (desk.local.paper_trading)
 
     def symbol(self, asset: str) -> str:
         return f"{asset}/{self.quote}"
@@ -158,6 +162,7 @@ class PipelineRun:
     stats: DispatchStats
     seconds: float
     seconds_per_day: list[float]
+    paper: PaperRun | None = None
 
     @property
     def handler_errors(self) -> int:
@@ -359,7 +364,10 @@ def run_pipeline(
     started = time.perf_counter()
     env = {"DESK_DATABASE_URL": url, "DESK_REDIS_URL": redis_url, "DESK_UNIVERSE": cfg.universe_json()}
     clock = FixedClock(cfg.start + _RISK_OFFSET)  # after the period's first risk run: none before any bar
-    replay = FrameMarketData(cfg.venue, frames, clock=clock, drop_empty=True)
+    symbols = [cfg.symbol(a) for a in cfg.assets]
+    replay = FrameMarketData(
+        cfg.venue, frames, clock=clock, drop_empty=True, instruments=paper_instruments(cfg.venue, symbols)
+    )
     starter = RecordingStarter()
     per_day: list[float] = []
     firings: list[Firing] = []
@@ -393,6 +401,13 @@ def run_pipeline(
                     f"events {sum(bus.counts.values()):>5}  failed {dispatcher.stats.failed}  "
                     f"{per_day[-1]:5.2f} s"
                 )
+        paper = None
+        if cfg.paper_trade:
+            last_day = _last_day_plans(starter)
+            if progress is not None:
+                progress(f"  paper trading {len(last_day)} plans of {cfg.end - timedelta(days=1):%Y-%m-%d}")
+            mids = {symbol: replay.fetch_ticker(symbol).bid for symbol in symbols}  # the last close
+            paper = trade_plans(cloud, last_day, clock, url, mids)
         queues = _queues(cloud, dispatcher.stats)
         stats = dispatcher.stats
     replayed = {symbol: len(replay.series(symbol, tf)) for symbol, tf in frames}
@@ -409,4 +424,13 @@ def run_pipeline(
         stats=stats,
         seconds=time.perf_counter() - started,
         seconds_per_day=per_day,
+        paper=paper,
     )
+
+
+def _last_day_plans(starter: RecordingStarter) -> list[ExecutionPlan]:
+    plans = [ExecutionPlan.model_validate(payload) for payload in starter.started.values()]
+    if not plans:
+        return []
+    newest = max(p.created_at for p in plans)
+    return sorted((p for p in plans if p.created_at == newest), key=lambda p: p.symbol)

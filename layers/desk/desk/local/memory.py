@@ -303,6 +303,9 @@ class FrameMarketData:
         Omit zero-volume rows, as a venue omits intervals without trades.
     clock
         When given, a bar is served only once closed (``ts + timeframe <= now``).
+    instruments
+        The venue's instruments by symbol (its tick and lot grid); by default every symbol trades in
+        cents and 8 decimal places of the base.
     """
 
     def __init__(
@@ -313,8 +316,10 @@ class FrameMarketData:
         page_limit: int = 500,
         drop_empty: bool = False,
         clock: Clock | None = None,
+        instruments: Mapping[str, Instrument] | None = None,
     ) -> None:
         self._venue = venue
+        self._instruments = dict(instruments or {})
         self.page_limit = page_limit
         self.clock = clock
         self.calls: list[FetchCall] = []
@@ -369,6 +374,9 @@ class FrameMarketData:
     def markets(self) -> Mapping[str, Instrument]:
         out: dict[str, Instrument] = {}
         for symbol, _ in self._series:
+            if symbol in self._instruments:
+                out[symbol] = self._instruments[symbol]
+                continue
             base, _, quote = symbol.partition("/")
             out[symbol] = Instrument(
                 venue=self._venue,

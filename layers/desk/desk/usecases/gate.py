@@ -7,7 +7,8 @@ from, so those are passed in and everything else is read here the same way:
 
 * positions and working orders of the order's venue, from the ledger (fills fold into positions; an
   order whose recorded fills cover it is no longer working);
-* marks: the quote's mid for the order's symbol, each other position at its average entry price;
+* marks: the quote's mid for the order's symbol; every other symbol held or worked at its latest daily
+  close of the last week, else (a position only) at its average entry price;
 * average daily volume: the mean of the last 30 daily bars' volume (``None`` without bars: refused);
 * recent intents: orders the desk sent within ``duplicate_window`` (refused ones excluded), keyed by
   :func:`strategy_key`; slices of the order's own plan are not duplicates of each other;
@@ -37,6 +38,7 @@ from desk.schemas.trading import ExecutionPlan, OrderRecord
 __all__ = ["GateStore", "MarketView", "gate_context", "strategy_key"]
 
 _ADV_DAYS = 30
+_MARK_AGE = timedelta(days=7)  # a daily close older than this is no mark; the entry price stands in
 _SECOND, _MINUTE = timedelta(seconds=1), timedelta(minutes=1)
 
 
@@ -114,9 +116,18 @@ def gate_context(
     """Everything :func:`~desk.domain.controls.check_order` needs to judge ``request`` at ``now``."""
     fills = list(store.load_fills(venue=request.venue))
     records = list(store.open_orders(request.venue))
-    symbols = {f.symbol for f in fills} | {request.symbol}
-    held = {s: position_from_fills(fills, venue=request.venue, symbol=s) for s in symbols}
-    marks = {s: p.average_price for s, p in held.items() if p.average_price is not None and p.average_price > 0}
+    by_symbol: dict[str, list[Fill]] = {request.symbol: []}
+    for f in fills:
+        by_symbol.setdefault(f.symbol, []).append(f)
+    held = {s: position_from_fills(own, venue=request.venue, symbol=s) for s, own in by_symbol.items()}
+    working = [o for r in records if (o := working_order(r, fills)) is not None]
+    marks: dict[str, Decimal] = {}
+    for symbol in sorted(set(held) | {o.symbol for o in working}):
+        recent = store.load_bars(request.venue, symbol, "1d", now - _MARK_AGE, now)
+        if recent:
+            marks[symbol] = recent[-1].close
+        elif symbol in held and held[symbol].average_price > 0:
+            marks[symbol] = held[symbol].average_price
     if market.quote is not None:
         marks[request.symbol] = DECIMAL_CONTEXT.divide(DECIMAL_CONTEXT.add(market.quote.bid, market.quote.ask), 2)
     bars = store.load_bars(request.venue, request.symbol, "1d", now - timedelta(days=_ADV_DAYS), now)
@@ -130,7 +141,7 @@ def gate_context(
         average_daily_volume=adv,
         positions={s: p.quantity for s, p in held.items()},
         marks=marks,
-        open_orders=[o for r in records if (o := working_order(r, fills)) is not None],
+        open_orders=working,
         recent_intents=_recent(activity, request, now, config.duplicate_window),
         messages_last_second=_messages(activity, now, _SECOND),
         messages_last_minute=_messages(activity, now, _MINUTE),
