@@ -290,8 +290,19 @@ def _read(url: str, query: str, params: Sequence[Any]) -> pd.DataFrame:
         return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description or ()])
 
 
+def _why(execution: Mapping[str, Any], orders: pd.DataFrame) -> str:
+    """Why an execution failed: the gate's reasons on the refused order, else the execution's cause."""
+    if execution["status"] == "SUCCEEDED":
+        return ""
+    for reason in orders["reject_reason"].dropna():
+        if reason.startswith("{"):
+            return "; ".join(r["message"] for r in json.loads(reason).get("reasons", []))
+    return str(execution.get("cause", ""))[:300]
+
+
 def _plan_rows(plans: Sequence[ExecutionPlan], executions: Sequence[Mapping[str, Any]], url: str) -> pd.DataFrame:
     fills = _read(url, _FILLS, [[p.plan_id for p in plans]])
+    orders = _read(url, _ORDERS, [[p.plan_id for p in plans]])
     rows = []
     for plan, execution in zip(plans, executions, strict=True):
         own = fills[fills["plan_id"] == plan.plan_id]
@@ -324,7 +335,7 @@ def _plan_rows(plans: Sequence[ExecutionPlan], executions: Sequence[Mapping[str,
                 "slices": len(plan.slices),
                 "schedule": plan.schedule,
                 "status": execution["status"] + (f" ({execution['error']})" if execution.get("error") else ""),
-                "cause": str(execution.get("cause", ""))[:300],
+                "cause": _why(execution, orders[orders["plan_id"] == plan.plan_id]),
                 "filled": filled,
                 "arrival": plan.arrival_price,
                 "average price": average,
