@@ -22,6 +22,7 @@ __all__ = [
     "InvalidOrder",
     "InvalidTransition",
     "KillSwitchNotLatched",
+    "OrderHardStop",
     "OrderNotFound",
     "Overfill",
     "PermanentVenueError",
@@ -132,6 +133,13 @@ class PermanentVenueError(VenueError):
 
 class OrderNotFound(PermanentVenueError):
     """The venue knows no order with the given id (after a timeout: safe to resend)."""
+
+
+class OrderHardStop(DeskError):
+    """More child orders or more quantity sent for a plan than it allows: stop, never resend.
+
+    The class name is the order-placement ASL's ``Catch`` error name.
+    """
 
 
 class KillSwitchNotLatched(DeskError):

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from desk.domain.controls import check_order
 from desk.domain.controls_config import GateConfig, GateDecision, OrderActivity, OrderRequest, PreTradeRejected
-from desk.domain.errors import DeskError, OrderNotFound, PermanentVenueError, RetryableVenueError
+from desk.domain.errors import OrderHardStop, OrderNotFound, PermanentVenueError, RetryableVenueError
 from desk.domain.instruments import DECIMAL_CONTEXT, decimal_sum
 from desk.domain.orders import Fill, OrderState, client_order_id
 from desk.events import Envelope, new_event
@@ -56,10 +56,6 @@ _EVENTS = uuid.UUID("0b7c3e52-8f0e-4b57-9d8e-3c1f7a6b2d40")  # ids of events der
 _FILL_LOOKBACK = timedelta(minutes=5)  # venue clocks run a little ahead of ours
 _DEFAULT_SLICE = timedelta(minutes=1)  # the last slice's working time when the plan gives no next slice
 PORTFOLIO = "desk"
-
-
-class OrderHardStop(DeskError):
-    """More sends or quantity than the plan allows. The class name is the ASL ``Catch`` error name."""
 
 
 class OrderStore(Protocol):
