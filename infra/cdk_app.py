@@ -104,6 +104,8 @@ def build_app(
     functions_env.environment.update(
         {
             "DESK_DATABASE_URL": data.database_url,
+            # No password anywhere: each new connection signs an IAM token for RDS Proxy with the role.
+            "DESK_DATABASE_IAM_AUTH": "true",
             "DESK_REDIS_URL": data.redis_url,
             "DESK_IDEMPOTENCY_TABLE": data.idempotency.table_name,
             "DESK_UNIVERSE": json.dumps([u.model_dump(exclude_none=True) for u in config.universe]),

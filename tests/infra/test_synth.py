@@ -128,6 +128,24 @@ def test_data_layer(app: Synthesised) -> None:
     assert resources(data, "AWS::CloudFormation::CustomResource") or resources(data, "Custom::AWS")
 
 
+def test_every_desk_process_reaches_postgres_by_iam_token_over_tls(app: Synthesised) -> None:
+    # The proxy requires IAM auth and TLS, so every function and the streamer task that is given the
+    # database URL must sign tokens (DESK_DATABASE_IAM_AUTH) and the URL must ask for TLS, with no password.
+    environments = [
+        fn["Properties"].get("Environment", {}).get("Variables", {})
+        for fn in all_resources(app, "AWS::Lambda::Function").values()
+    ]
+    for task in all_resources(app, "AWS::ECS::TaskDefinition").values():
+        for container in task["Properties"]["ContainerDefinitions"]:
+            environments.append({e["Name"]: e["Value"] for e in container.get("Environment", [])})
+    with_db = [env for env in environments if "DESK_DATABASE_URL" in env]
+    assert len(with_db) >= 5
+    for env in with_db:
+        assert env.get("DESK_DATABASE_IAM_AUTH") == "true"
+        url = json.dumps(env["DESK_DATABASE_URL"])
+        assert "sslmode=require" in url and "desk_admin@" in url and "desk_admin:" not in url
+
+
 def test_secret_values_never_in_function_environment(app: Synthesised) -> None:
     for name, fn in all_resources(app, "AWS::Lambda::Function").items():
         env = fn["Properties"].get("Environment", {}).get("Variables", {})

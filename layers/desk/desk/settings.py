@@ -88,6 +88,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DESK_DATABASE_URL", "DATABASE_URL"),
     )
     database_statement_timeout_ms: int = Field(default=10_000, gt=0)
+    database_iam_auth: bool = Field(
+        default=False, description="sign an RDS IAM auth token for each new connection (RDS Proxy in AWS)"
+    )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", validation_alias=AliasChoices("DESK_REDIS_URL", "REDIS_URL")
     )

@@ -34,7 +34,17 @@ def store() -> Any:
 
     settings = get_settings()
     session = SessionSettings(statement_timeout_ms=settings.database_statement_timeout_ms)
-    return PostgresStore(LambdaConnection(settings.database_url, session), clock=clock())
+    return PostgresStore(LambdaConnection(settings.database_url, session, password=database_password()), clock=clock())
+
+
+def database_password() -> Any:
+    """``None`` locally (the URL says it all); in AWS a source of fresh RDS IAM auth tokens."""
+    settings = get_settings()
+    if not settings.database_iam_auth:
+        return None
+    from desk.aws.rds_auth import iam_auth_token_source
+
+    return iam_auth_token_source(settings.database_url, settings.region)
 
 
 @cache

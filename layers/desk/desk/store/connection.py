@@ -18,6 +18,10 @@ retried once on a fresh connection. A retry may repeat a write whose commit was 
 connection; that is safe because every write in the store is idempotent on a natural key. Errors on
 a healthy connection (statement timeout, constraint violations) are never retried.
 
+Passwords: both providers take an optional ``password`` callable, called for every new connection
+(never cached). In AWS it returns a fresh RDS IAM auth token (:mod:`desk.aws.rds_auth`), valid for
+15 minutes, which is why it cannot be fixed in the URL: a container or pool lives far longer.
+
 Every session gets ``statement_timeout`` (a runaway query must not outlive the Lambda timeout),
 ``idle_in_transaction_session_timeout``, ``TimeZone=UTC`` and, when given, ``search_path``.
 """
@@ -32,10 +36,11 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-__all__ = ["ConnectionProvider", "LambdaConnection", "PooledConnection", "SessionSettings"]
+__all__ = ["ConnectionProvider", "LambdaConnection", "PasswordSource", "PooledConnection", "SessionSettings"]
 
 T = TypeVar("T")
 Connection = psycopg.Connection[Any]
+PasswordSource = Callable[[], str]
 _log = logging.getLogger(__name__)
 
 
@@ -91,15 +96,24 @@ class LambdaConnection:
     between invocations but is not opened at import time.
     """
 
-    def __init__(self, conninfo: str, settings: SessionSettings | None = None, connect_timeout: int = 5) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        settings: SessionSettings | None = None,
+        connect_timeout: int = 5,
+        *,
+        password: PasswordSource | None = None,
+    ) -> None:
         self._conninfo = conninfo
         self._settings = settings or SessionSettings()
         self._connect_timeout = connect_timeout
+        self._password = password
         self._conn: Connection | None = None
 
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed:
-            conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._connect_timeout)
+            extra: dict[str, Any] = {} if self._password is None else {"password": self._password()}
+            conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._connect_timeout, **extra)
             self._settings.apply(conn)
             self._conn = conn
         return self._conn
@@ -138,11 +152,16 @@ class PooledConnection:
         max_size: int = 4,
         timeout: float = 10.0,
         name: str = "desk-store",
+        password: PasswordSource | None = None,
     ) -> None:
         session = settings or SessionSettings()
+
+        def connect_kwargs() -> dict[str, Any]:  # called by the pool for every new connection
+            return {"autocommit": True} if password is None else {"autocommit": True, "password": password()}
+
         self._pool: ConnectionPool[Connection] = ConnectionPool(
             conninfo,
-            kwargs={"autocommit": True},
+            kwargs=connect_kwargs,
             configure=session.apply,
             # Checked on checkout: a connection killed while idle in the pool is replaced before use.
             check=ConnectionPool.check_connection,
