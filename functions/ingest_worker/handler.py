@@ -21,7 +21,7 @@ from desk import wiring
 from desk.events import Envelope
 from desk.handlers import run_once
 from desk.observability import logger, metrics, tracer
-from desk.usecases.ingest import GapLog, IngestJob, run_ingest
+from desk.usecases.ingest import GapLog, IngestJob, InstrumentLog, run_ingest
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -50,6 +50,7 @@ def ingest(event: dict[str, Any], envelope: Envelope) -> dict[str, Any]:
         bus=wiring.event_bus(),
         clock=wiring.clock(),
         gap_log=store if isinstance(store, GapLog) else None,
+        instrument_log=store if isinstance(store, InstrumentLog) else None,
         correlation_id=envelope.correlation_id,
         sleep=time.sleep,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,6 +10,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
+from desk.domain.instruments import Instrument, PrecisionMode
 from desk.local import catalogue
 from desk.schemas.market import Bar
 from desk.store import PostgresStore, RejectReason, migrate
@@ -150,3 +152,19 @@ def test_unfillable_gaps_are_recorded_once_and_read_back(pg_url: str, pg_schema:
     # And they read back in time order, exactly
     assert list(store.known_gaps("binance", "BTC/USDT", "1h")) == gaps
     assert list(store.known_gaps("binance", "ETH/USDT", "1h")) == []
+
+
+def test_instruments_round_trip_with_their_trading_status(store: PostgresStore) -> None:
+    # Given BTC/USDT on Binance's grid, then the venue halting it, then trading again
+    btc = Instrument(
+        venue="binance", symbol="BTC/USDT", base="BTC", quote="USDT", precision_mode=PrecisionMode.TICK_SIZE,
+        price_precision=Decimal("0.01"), amount_precision=Decimal("0.00001"), min_notional=Decimal(5),
+        venue_symbol="BTCUSDT",
+    )  # fmt: skip
+    assert store.upsert_instruments([btc]) == 1
+    assert store.load_instruments("binance") == {"BTC/USDT": btc}
+    # When ingest writes the venue's halt, Then the stored instrument says so (the API gate reads this)
+    store.upsert_instruments([dataclasses.replace(btc, active=False)])
+    assert store.load_instruments("binance")["BTC/USDT"].active is False
+    store.upsert_instruments([btc])
+    assert store.load_instruments("binance")["BTC/USDT"] == btc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import socket
 from collections.abc import Iterator
@@ -110,6 +111,18 @@ def test_assets_become_instruments_with_equity_rules(fake: FakeAlpaca) -> None:
         "USD",
     )
     assert (whole.lot_size, whole.min_amount, whole.min_notional) == (Decimal(1), Decimal(1), None)
+
+
+def test_a_halted_asset_stays_listed_as_inactive_and_is_reread_after_the_ttl(fake: FakeAlpaca) -> None:
+    # Given a venue adapter that re-reads assets on every call, SPY tradable
+    venue = venue_for(fake)
+    venue._config = venue._config.model_copy(update={"markets_ttl_seconds": 1e-9})
+    assert venue.markets()["SPY"].active is True
+    # When the exchange halts SPY (Alpaca: tradable false)
+    fake.assets["SPY"] = dataclasses.replace(fake.assets["SPY"], tradable=False)
+    # Then the next read lists it inactive, and WHOLE is unaffected
+    markets = venue.markets()
+    assert (markets["SPY"].active, markets["WHOLE"].active) == (False, True)
 
 
 def test_backfill_follows_every_page_and_equals_the_served_bars(fake: FakeAlpaca) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections import Counter
 from collections.abc import Iterator
@@ -222,6 +223,30 @@ def test_venue_filter_failure_is_a_permanent_rejection(venue: CcxtVenue, fake: F
     with pytest.raises(OrderRejected) as caught:
         venue.create_order(intent(6))
     assert caught.value.code == "-1013" and not caught.value.retryable
+
+
+def test_a_halt_is_seen_when_markets_are_reread_and_the_venue_refuses_orders(fake: FakeBinance) -> None:
+    # Given a warm venue adapter whose markets are re-read every call (a TTL of zero), BTC trading
+    venue = make_venue(fake)
+    venue.config = dataclasses.replace(venue.config, markets_ttl_seconds=0.0)
+    assert venue.markets()["BTC/USDT"].active is True
+    # When Binance puts BTCUSDT in a break
+    fake.markets["BTCUSDT"] = dataclasses.replace(fake.markets["BTCUSDT"], status="BREAK")
+    # Then the adapter reports it inactive (still listed, so the gate can say "halted"), ETH unaffected
+    markets = venue.markets()
+    assert (markets["BTC/USDT"].active, markets["ETH/USDT"].active) == (False, True)
+    # And an order sent anyway is refused by the venue as a permanent rejection, recording nothing
+    with pytest.raises(OrderRejected) as caught:
+        venue.create_order(intent(8))
+    assert "Market is closed" in caught.value.message and not caught.value.retryable
+    assert fake.ledger.orders == []
+
+
+def test_markets_are_cached_until_their_ttl(fake: FakeBinance) -> None:
+    venue = make_venue(fake)
+    venue.markets()
+    venue.markets()
+    assert routes(fake, "GET /api/v3/exchangeInfo") == 1
 
 
 def test_an_order_below_min_notional_is_rejected_before_sending(venue: CcxtVenue, fake: FakeBinance) -> None:

@@ -71,6 +71,14 @@ def test_a_fractionable_asset_has_cent_ticks_and_nano_share_lots() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "tradable", "active"), [("active", True, True), ("active", False, False), ("inactive", True, False)]
+)
+def test_an_asset_trades_only_when_active_and_tradable(status: str, tradable: bool, active: bool) -> None:
+    asset = Asset(**(ASSET | {"status": status, "tradable": tradable}))
+    assert mapping.instrument_from_asset(asset, "alpaca").active is active
+
+
 def test_a_whole_share_asset_rounds_quantities_down_to_shares() -> None:
     # Given a stock that is not fractionable, When 2.7 shares are asked for, Then 2 are sent, as a string
     instrument = mapping.instrument_from_asset(Asset(**{**ASSET, "fractionable": False}), "alpaca")

@@ -42,6 +42,12 @@ def test_market_maps_to_instrument_with_tick_size_precision() -> None:
     )
 
 
+def test_a_market_the_venue_marks_inactive_is_an_inactive_instrument() -> None:
+    assert mapping.instrument_from_market("binance", BTC_MARKET, 4).active is True  # ccxt gave no flag
+    assert mapping.instrument_from_market("binance", BTC_MARKET | {"active": True}, 4).active is True
+    assert mapping.instrument_from_market("binance", BTC_MARKET | {"active": False}, 4).active is False
+
+
 def test_unknown_precision_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="precision mode"):
         mapping.precision_mode(9)

@@ -169,6 +169,14 @@ def test_symbols_off_the_allow_list_or_halted_are_refused() -> None:
     assert decision.codes == (ReasonCode.NOT_ALLOWED, ReasonCode.HALTED)
 
 
+def test_an_instrument_the_venue_has_halted_is_refused_as_halted() -> None:
+    # Given the venue reporting BTC/USDT not trading (a break or a halt), When a plain order is gated
+    decision = check_order(request(), context(instrument=replace(BTCUSDT, active=False)), CONFIG)
+    # Then it is refused as halted, naming the venue, and nothing else is wrong with it
+    assert decision.codes == (ReasonCode.HALTED,)
+    assert "halted at binance" in decision.reasons[0].message
+
+
 def test_an_unknown_instrument_is_refused() -> None:
     # Given no instrument (or another symbol's), When gated, Then it is refused as unknown
     assert ReasonCode.UNKNOWN_INSTRUMENT in check_order(request(), context(instrument=None), CONFIG).codes

@@ -46,12 +46,15 @@ class Markets:
 
     def __init__(self, feed: FrameMarketData) -> None:
         self.feed = feed
+        self.halted: set[str] = set()
+        self.venue = "binance"
 
     def __call__(self, venue: str) -> Any:
+        self.venue = venue
         return self
 
     def markets(self) -> Mapping[str, Instrument]:
-        return {SYMBOL: INSTRUMENT}
+        return {SYMBOL: replace(INSTRUMENT, active=self.venue not in self.halted)}
 
 
 INSTRUMENT = Instrument(
@@ -266,3 +269,22 @@ def test_a_change_below_the_minimum_notional_is_not_planned() -> None:
     # When the signal is optimised, Then the residual is refused by the venue filters, not sent
     outcome = world.run(world.signal_event(0.1), SPEC)
     assert outcome.plan is None and outcome.reason is not None and "not tradable" in outcome.reason
+
+
+def test_a_venue_that_has_halted_the_symbol_is_no_route_and_all_halted_plans_nothing() -> None:
+    # Given two candidate venues, coinbase cheaper but halted
+    world = World()
+    spec = replace(SPEC, execution=replace(SPEC.execution, venues=("coinbase",)))
+    for venue, ask in (("binance", world.close + 50), ("coinbase", world.close - 50)):
+        level = BookLevel(price=ask, quantity=Decimal(100))
+        world.quotes.put_book(OrderBook(venue=venue, symbol=SYMBOL, ts=world.clock.now(), bids=(), asks=(level,)))
+    world.markets.halted = {"coinbase"}
+    # When a buy is planned, Then it goes to binance, the venue still trading
+    plan = world.run(world.signal_event(0.2), spec).plan
+    assert plan is not None and plan.venue == "binance"
+    # And with every venue halted nothing is planned or started, and the reason says so
+    again = World()
+    again.markets.halted = {"binance"}
+    outcome = again.run(again.signal_event(0.2), SPEC)
+    assert outcome.plan is None and outcome.reason is not None and "halted on every venue" in outcome.reason
+    assert again.starter.calls == 0

@@ -196,3 +196,24 @@ def test_the_planner_sends_one_job_per_series_with_ids_stable_within_the_minute(
     series = {(j.data_as(IngestJob).venue, j.data_as(IngestJob).symbol, j.data_as(IngestJob).timeframe) for j in first}
     assert len(first) == len(series) == len(DEMO_UNIVERSE.series()) == 6
     assert sent[0] == sent[1] == [j.id for j in second]
+
+
+class _InstrumentLog:
+    def __init__(self) -> None:
+        self.written: list[object] = []
+
+    def upsert_instruments(self, instruments: Sequence[object]) -> int:
+        self.written.extend(instruments)
+        return len(self.written)
+
+
+def test_each_job_refreshes_the_venues_instrument_for_the_api_gate(hourly: pd.DataFrame) -> None:
+    # Given a feed whose venue lists the job's symbol, and a run with nothing new to fetch
+    clock = FixedClock(START)
+    feed, log = _feed(hourly, clock), _InstrumentLog()
+    store = MemoryStore()
+    # When the job runs, before any bar is due
+    result, _, _ = _ingest(store, feed, clock, instrument_log=log)
+    # Then the venue's instrument (its grid and whether it trades) was written all the same
+    assert result.stored == 0
+    assert log.written == [feed.markets()[SYMBOL]]

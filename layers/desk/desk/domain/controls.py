@@ -114,10 +114,13 @@ def _instrument(
 ) -> Instrument | None:
     if intent.symbol not in config.allowed_symbols:
         reasons.append(Reason(ReasonCode.NOT_ALLOWED, f"{intent.symbol} is not on the allow-list"))
+    instrument = context.instrument
+    known = instrument is not None and (instrument.venue, instrument.symbol) == (intent.venue, intent.symbol)
     if intent.symbol in context.halted_symbols:
         reasons.append(Reason(ReasonCode.HALTED, f"{intent.symbol} is halted"))
-    instrument = context.instrument
-    if instrument is None or (instrument.venue, instrument.symbol) != (intent.venue, intent.symbol):
+    elif known and instrument is not None and not instrument.active:
+        reasons.append(Reason(ReasonCode.HALTED, f"{intent.symbol} is halted at {intent.venue} (not trading)"))
+    if not known:
         reasons.append(Reason(ReasonCode.UNKNOWN_INSTRUMENT, f"no instrument for {intent.venue}/{intent.symbol}"))
         return None
     return instrument

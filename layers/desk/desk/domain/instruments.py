@@ -189,6 +189,8 @@ class Instrument:
     Limits are inclusive and optional (``None`` = no limit). ``tick_size`` / ``lot_size`` are derived
     from the precision: the step itself in TICK_SIZE mode, ``10**-precision`` in DECIMAL_PLACES mode,
     and ``None`` in SIGNIFICANT_DIGITS mode, where the step depends on the magnitude.
+    ``active`` is ``False`` while the venue has the market halted or closed to trading (ccxt's
+    ``active``, Alpaca's ``tradable``); the pre-trade gate refuses such an instrument as halted.
     """
 
     venue: str
@@ -205,6 +207,7 @@ class Instrument:
     min_notional: Decimal | None = None
     max_notional: Decimal | None = None
     venue_symbol: str | None = None
+    active: bool = True
 
     def __post_init__(self) -> None:
         for name in ("venue", "symbol", "base", "quote"):
@@ -314,6 +317,7 @@ class Instrument:
             min_notional=limit("cost", "min"),
             max_notional=limit("cost", "max"),
             venue_symbol=None if market.get("id") is None else str(market["id"]),
+            active=market.get("active") is not False,  # ccxt: None means the venue did not say
         )
 
 

@@ -55,19 +55,20 @@ CREATE TEMPORARY TABLE bars_load (
 """
 _UPSERT_INSTRUMENT = """
 INSERT INTO instruments (venue, symbol, base, quote, precision_mode, price_precision, amount_precision,
-                         min_amount, max_amount, min_price, max_price, min_notional, max_notional, venue_symbol)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                         min_amount, max_amount, min_price, max_price, min_notional, max_notional, venue_symbol,
+                         active)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (venue, symbol) DO UPDATE
    SET base = EXCLUDED.base, quote = EXCLUDED.quote, precision_mode = EXCLUDED.precision_mode,
        price_precision = EXCLUDED.price_precision, amount_precision = EXCLUDED.amount_precision,
        min_amount = EXCLUDED.min_amount, max_amount = EXCLUDED.max_amount,
        min_price = EXCLUDED.min_price, max_price = EXCLUDED.max_price,
        min_notional = EXCLUDED.min_notional, max_notional = EXCLUDED.max_notional,
-       venue_symbol = EXCLUDED.venue_symbol, updated_at = now()
+       venue_symbol = EXCLUDED.venue_symbol, active = EXCLUDED.active, updated_at = now()
 """
 _SELECT_INSTRUMENTS = """
 SELECT venue, symbol, base, quote, precision_mode, price_precision, amount_precision,
-       min_amount, max_amount, min_price, max_price, min_notional, max_notional, venue_symbol
+       min_amount, max_amount, min_price, max_price, min_notional, max_notional, venue_symbol, active
   FROM instruments WHERE venue = %s ORDER BY symbol
 """
 
@@ -252,6 +253,7 @@ class BarRepository(Repository):
             (
                 i.venue, i.symbol, i.base, i.quote, i.precision_mode.value, i.price_precision, i.amount_precision,
                 i.min_amount, i.max_amount, i.min_price, i.max_price, i.min_notional, i.max_notional, i.venue_symbol,
+                i.active,
             )
             for i in instruments
         ]  # fmt: skip
@@ -275,5 +277,6 @@ class BarRepository(Repository):
                 venue=r[0], symbol=r[1], base=r[2], quote=r[3], precision_mode=PrecisionMode(r[4]),
                 price_precision=Decimal(r[5]), amount_precision=Decimal(r[6]), min_amount=r[7], max_amount=r[8],
                 min_price=r[9], max_price=r[10], min_notional=r[11], max_notional=r[12], venue_symbol=r[13],
+                active=r[14],
             )  # fmt: skip
         return out

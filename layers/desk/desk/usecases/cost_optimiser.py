@@ -138,9 +138,12 @@ def _build_plan(
     if change.is_zero():
         return "no change"
     side = Side.BUY if change > 0 else Side.SELL
-    instruments = {v: m for v in spec.venues if (m := market_data(v).markets().get(signal.symbol)) is not None}
-    if not instruments:
+    listed = {v: m for v in spec.venues if (m := market_data(v).markets().get(signal.symbol)) is not None}
+    if not listed:
         raise MarketDataUnavailable(f"no candidate venue of {spec.key} lists {signal.symbol}")
+    instruments = {v: m for v, m in listed.items() if m.active}  # a halted venue is no route
+    if not instruments:
+        return f"{signal.symbol} is halted on every venue of {spec.key} ({', '.join(sorted(listed))})"
     venue = _route(side, float(abs(change)), signal, spec, quotes, instruments)
     instrument = instruments[venue]
     try:

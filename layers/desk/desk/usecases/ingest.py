@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
 from desk.domain.errors import RetryableVenueError
+from desk.domain.instruments import Instrument
 from desk.events import REGISTRY, Envelope, event_type, new_event
 from desk.ports import Clock, EventBus, MarketData, QuoteCache, Store
 from desk.schemas.base import DeskModel, Identifier, Symbol, UtcDatetime
@@ -99,6 +100,13 @@ class GapLog(Protocol):
     """Where unfillable gaps are recorded (the store; not yet part of the Store port)."""
 
     def record_gaps(self, gaps: Sequence[BarGap]) -> int: ...
+
+
+@runtime_checkable
+class InstrumentLog(Protocol):
+    """Where the venue's view of an instrument is kept for the API's gate (the store)."""
+
+    def upsert_instruments(self, instruments: Iterable[Instrument]) -> int: ...
 
 
 class JobSender(Protocol):
@@ -260,6 +268,7 @@ def run_ingest(
     bus: EventBus,
     clock: Clock,
     gap_log: GapLog | None = None,
+    instrument_log: InstrumentLog | None = None,
     correlation_id: str | None = None,
     limits: IngestLimits | None = None,
     sleep: Callable[[float], None] = lambda _: None,
@@ -271,6 +280,10 @@ def run_ingest(
     """
     lim = limits or IngestLimits()
     step, now = STEPS[job.timeframe], clock.now()
+    if instrument_log is not None:  # precision, filters and halts as the venue has them now
+        instrument = market_data.markets().get(job.symbol)
+        if instrument is not None:
+            instrument_log.upsert_instruments([instrument])
     last = store.last_bar_time(job.venue, job.symbol, job.timeframe)
     if last is not None:
         since = last + step

@@ -95,6 +95,7 @@ class FakeMarket:
     min_price: Decimal = Decimal("0.01")
     max_price: Decimal = Decimal("1000000")
     depth_qty: Decimal = Decimal("2.5")
+    status: str = "TRADING"  # exchangeInfo's symbol status; BREAK / HALT refuse new orders ("Market is closed.")
 
 
 def _spot(symbol: str, base: str, quote: str, numbers: str) -> FakeMarket:
@@ -199,6 +200,8 @@ class BinanceMatching:
         with self.ledger.lock:
             if any(o.is_open for o in self.ledger.by_client_id(client_id)):
                 raise VenueReject(400, -2010, "Duplicate order sent.")
+            if m.status != "TRADING":
+                raise VenueReject(400, -1013, "Market is closed.")
             self._check_filters(m, qty, price, fault)
             touch = m.ask if side == "BUY" else m.bid
             reference = price if price is not None else touch

@@ -162,7 +162,7 @@ class FakeBinance(BinanceMatching):
                  "maxNotional": "9000000", "applyMaxToMarket": False, "avgPriceMins": 5},
             ]  # fmt: skip
             return {
-                "symbol": m.symbol, "status": "TRADING", "baseAsset": m.base, "baseAssetPrecision": 8,
+                "symbol": m.symbol, "status": m.status, "baseAsset": m.base, "baseAssetPrecision": 8,
                 "quoteAsset": m.quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "MARKET"],
                 "icebergAllowed": True, "ocoAllowed": True, "isSpotTradingAllowed": True,
                 "isMarginTradingAllowed": False, "filters": filters, "permissions": [], "permissionSets": [["SPOT"]],

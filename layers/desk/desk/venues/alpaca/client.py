@@ -18,6 +18,7 @@ existing order.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -110,6 +111,7 @@ class AlpacaVenue:
         for client in (self._trading, self._data):
             _harden(client, config.timeout_seconds)
         self._markets: dict[str, Instrument] | None = None
+        self._markets_at = 0.0  # time.monotonic() of the last load
         self._order_ids: dict[str, str] = {}  # Alpaca order id -> client order id (fills name only the former)
 
     @property
@@ -122,7 +124,8 @@ class AlpacaVenue:
     # ------------------------------------------------------------------ market data
 
     def markets(self) -> Mapping[str, Instrument]:
-        if self._markets is None:
+        """Active US equities, halted ones included (``active=False``), re-read after ``markets_ttl_seconds``."""
+        if self._markets is None or time.monotonic() - self._markets_at > self._config.markets_ttl_seconds:
             request = GetAssetsRequest(status=AssetStatus.ACTIVE, asset_class=AssetClass.US_EQUITY)
             with self._errors("markets"):
                 assets = self._trading.get_all_assets(request)
@@ -134,8 +137,9 @@ class AlpacaVenue:
                         min_notional=self._config.fractional_min_notional,
                     )
                     for a in assets
-                    if isinstance(a, Asset) and a.tradable
+                    if isinstance(a, Asset)
                 }
+                self._markets_at = time.monotonic()
         return self._markets
 
     def instrument(self, symbol: str) -> Instrument:

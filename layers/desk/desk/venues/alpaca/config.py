@@ -37,6 +37,8 @@ class AlpacaConfig(BaseModel):
     fractional_decimals: int = Field(default=9, ge=0, le=9)
     # Alpaca's documented minimum for a fractional (notional-sized) equity order is $1.
     fractional_min_notional: str = "1"
+    # A warm container re-reads the asset list this often, so a halt (tradable=false) is seen.
+    markets_ttl_seconds: float = Field(default=900.0, gt=0)
 
     @property
     def trading_base_url(self) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 from alpaca.data.models import Bar as AlpacaBar
 from alpaca.data.models import Quote as AlpacaQuote
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
+from alpaca.trading.enums import AssetStatus
 from alpaca.trading.models import Asset, Position, TradeAccount
 from alpaca.trading.models import Order as AlpacaOrder
 
@@ -120,6 +121,7 @@ def instrument_from_asset(
         min_amount=minimum,
         min_notional=as_decimal(min_notional, "min_notional") if asset.fractionable else None,
         venue_symbol=asset.symbol,
+        active=bool(asset.tradable) and asset.status == AssetStatus.ACTIVE,
     )
 
 

@@ -100,6 +100,7 @@ class CcxtVenue:
         self._sleep = sleep
         self._clock: Clock = clock or SystemClock()
         self._instruments: dict[str, Instrument] | None = None
+        self._instruments_at = 0.0  # time.monotonic() of the last load
         self._client_ids: dict[str, str] = {}  # venue order id -> client order id (fills carry only the former)
 
     @property
@@ -139,14 +140,17 @@ class CcxtVenue:
 
     # ------------------------------------------------------------------ market data
     def markets(self) -> Mapping[str, Instrument]:
-        if self._instruments is None:
-            raw = self._call("load_markets", "load_markets")
+        """Spot markets, halted ones included (``active=False``), re-read after ``markets_ttl_seconds``."""
+        stale = time.monotonic() - self._instruments_at > self.config.markets_ttl_seconds
+        if self._instruments is None or stale:
+            raw = self._call("load_markets", "load_markets", self._instruments is not None)  # reload=True when stale
             mode = self._exchange.precisionMode
             self._instruments = {
                 symbol: mapping.instrument_from_market(self.venue, market, mode)
                 for symbol, market in raw.items()
-                if market.get("spot", True) and market.get("active", True) is not False
+                if market.get("spot", True)
             }
+            self._instruments_at = time.monotonic()
         return self._instruments
 
     def instrument(self, symbol: str) -> Instrument:

@@ -44,6 +44,7 @@ class CcxtVenueConfig:
     symbols: tuple[str, ...] = ()
     timeout_ms: int = 10_000
     max_rate_wait_seconds: float = 5.0
+    markets_ttl_seconds: float = 900.0  # a warm container re-reads markets this often (halts, new filters)
     request_costs: Mapping[str, float] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
 
