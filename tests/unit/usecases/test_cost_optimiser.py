@@ -288,3 +288,20 @@ def test_a_venue_that_has_halted_the_symbol_is_no_route_and_all_halted_plans_not
     outcome = again.run(again.signal_event(0.2), SPEC)
     assert outcome.plan is None and outcome.reason is not None and "halted on every venue" in outcome.reason
     assert again.starter.calls == 0
+
+
+def test_a_long_only_strategy_goes_flat_on_a_short_view_and_never_sells_below_zero() -> None:
+    # Given 0.5 BTC held by a long-only instance (the default), and a signal of -40%
+    world = World()
+    _held(world, "0.5")
+    outcome = world.run(world.signal_event(-0.4), SPEC)
+    # Then the plan sells exactly what is held: flat, not short
+    assert outcome.plan is not None and (outcome.plan.side, outcome.plan.quantity) == (Side.SELL, Decimal("0.5"))
+    # And from flat, the same short view plans nothing
+    flat = World()
+    assert flat.run(flat.signal_event(-0.4), SPEC).reason == "no change"
+    # While an instance allowed to short sells the full target
+    short = World()
+    outcome = short.run(short.signal_event(-0.4), replace(SPEC, allow_short=True, kelly_fraction=None))
+    expected = INSTRUMENT.amount_to_precision(Decimal(repr(0.4 * 100_000 / float(short.mid()))))
+    assert outcome.plan is not None and (outcome.plan.side, outcome.plan.quantity) == (Side.SELL, expected)

@@ -202,6 +202,8 @@ def _arrival(signal: Signal, spec: StrategySpec, store: Store, quotes: QuoteCach
 
 
 def _capped_weight(weight: float, spec: StrategySpec, arrival: _Arrival) -> float:
+    if not spec.allow_short:
+        weight = max(weight, 0.0)  # long-only: a short view means flat
     cap = spec.max_weight
     if spec.kelly_fraction is not None and arrival.var > 0.0:
         # |Kelly| caps the size whatever the direction: the strategy decides the sign.

@@ -7,6 +7,10 @@ again), the quant class (``kind``) and its ``params``, the series it reads (``ve
 optimiser. :data:`STRATEGIES` is the desk's book, aligned with the demo universe
 (:data:`desk.usecases.universe.DEMO_UNIVERSE`).
 
+``allow_short`` is off by default: a spot venue cannot sell what the account does not hold, so a
+negative target weight means flat, not short, for a long-only instance (the signal still records the
+strategy's view). Turn it on only where the venue lends (margin, or a shortable equity at Alpaca).
+
 Positions are held per (venue, symbol), not per strategy, so two enabled strategies must never trade
 the same (venue, symbol): they would fight over one position. :func:`validate_book` refuses that.
 """
@@ -111,6 +115,7 @@ class StrategySpec:
     capital: Decimal = Decimal(100_000)
     max_weight: float = 1.0
     kelly_fraction: float | None = 0.5
+    allow_short: bool = False
     enabled: bool = True
     execution: ExecutionSpec = field(default_factory=ExecutionSpec)
 
