@@ -234,6 +234,12 @@ def test_quantity_above_one_percent_of_adv_is_refused() -> None:
     assert ReasonCode.ADV_SHARE not in check_order(request(), context(average_daily_volume=Decimal(10)), CONFIG).codes
 
 
+def test_the_adv_reason_reads_as_a_sentence_not_a_thirty_digit_decimal() -> None:
+    adv = Decimal(1) / Decimal(3) * 15  # 4.999... to 28 digits, as a mean of volumes comes out
+    (reason,) = [r for r in check_order(request(), context(average_daily_volume=adv), CONFIG).reasons]
+    assert reason.message == "quantity 0.1 > 1% of ADV 5 (0.05)"
+
+
 def test_unknown_adv_is_refused() -> None:
     # Given no ADV, When gated, Then the gate refuses rather than guessing
     assert ReasonCode.ADV_UNKNOWN in check_order(request(), context(average_daily_volume=None), CONFIG).codes

@@ -196,13 +196,19 @@ def _check_notional(
     return []
 
 
+def _short(value: Decimal) -> str:
+    """Six significant digits, no exponent, no trailing zeros: for messages, never for arithmetic."""
+    return format(Decimal(f"{value:.6g}").normalize(), "f")
+
+
 def _check_adv(intent: OrderRequest, context: GateContext, config: GateConfig) -> list[Reason]:
     adv = context.average_daily_volume
     if adv is None:
         return [Reason(ReasonCode.ADV_UNKNOWN, f"no average daily volume for {intent.symbol}")]
     cap = _CTX.multiply(adv, config.max_adv_fraction)
     if intent.quantity > cap:
-        message = f"quantity {intent.quantity} > {config.max_adv_fraction:%} of ADV {adv} ({cap})"
+        share = f"{float(config.max_adv_fraction) * 100:g}%"
+        message = f"quantity {intent.quantity} > {share} of ADV {_short(adv)} ({_short(cap)})"
         return [Reason(ReasonCode.ADV_SHARE, message)]
     return []
 
