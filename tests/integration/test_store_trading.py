@@ -113,6 +113,18 @@ def test_fills_are_unique_per_venue_trade_id(store: PostgresStore) -> None:
     assert store.load_fills(since=T0 + timedelta(seconds=2)) == []
 
 
+def test_fills_for_orders_returns_exactly_those_orders_fills_oldest_first(store: PostgresStore) -> None:
+    # Given fills of three orders on two venues, recorded out of time order
+    mine = [_fill(3, client_order_id="ldplan-1"), _fill(1, client_order_id="ldplan-1", venue="coinbase")]
+    other = [_fill(2, client_order_id="ldplan-2"), _fill(4)]
+    for f in (*mine, *other):
+        store.record_fill(f)
+    # When one order's fills are read, Then only its own come back, oldest first, whatever the venue
+    assert store.fills_for_orders(["ldplan-1"]) == sorted(mine, key=lambda f: f.occurred_at)
+    assert {f.venue_trade_id for f in store.fills_for_orders(["ldplan-1", "ldplan-2"])} == {"t1", "t2", "t3"}
+    assert store.fills_for_orders([]) == [] and store.fills_for_orders(["ldplan-9"]) == []
+
+
 _fills = st.lists(
     st.tuples(
         st.sampled_from([Side.BUY, Side.SELL]),

@@ -198,6 +198,16 @@ class Store(Protocol):
         """Fills matching the filters, oldest first (positions are folded from these)."""
         ...
 
+    def fills_for_orders(self, client_order_ids: Sequence[str]) -> Sequence[Fill]:
+        """The fills of these client order ids, oldest first."""
+        ...
+
+    def positions(
+        self, as_of: datetime, venue: str | None = None, symbol: str | None = None
+    ) -> Sequence[PositionRecord]:
+        """Every (venue, symbol) position folded from the fills (``position_from_fills``), stamped ``as_of``."""
+        ...
+
     # kill switch ---------------------------------------------------------------------------------
     def kill_switch(self) -> KillSwitchState:
         """The current latch (unlatched if it has never been set)."""

@@ -25,11 +25,12 @@ import pandas as pd
 from desk.domain.errors import DuplicateFillConflict, PublishFailed
 from desk.domain.instruments import Instrument, PrecisionMode
 from desk.domain.orders import Fill
+from desk.domain.positions import position_from_fills
 from desk.events import Envelope
 from desk.ports import Clock
 from desk.schemas.analytics import CorrelationSnapshot, Regime, RiskSnapshot, Signal
 from desk.schemas.market import Bar, BarGap, OrderBook, Quote
-from desk.schemas.trading import ExecutionPlan, KillSwitchState, OrderRecord
+from desk.schemas.trading import ExecutionPlan, KillSwitchState, OrderRecord, PositionRecord
 from desk.usecases.ingest import STEPS as TIMEFRAME_DELTAS
 
 __all__ = [
@@ -173,6 +174,28 @@ class MemoryStore:
             if venue in (None, f.venue) and symbol in (None, f.symbol) and (since is None or f.occurred_at >= since)
         ]
         return sorted(found, key=lambda f: (f.occurred_at, f.venue_trade_id))
+
+    def fills_for_orders(self, client_order_ids: Sequence[str]) -> Sequence[Fill]:
+        wanted = set(client_order_ids)
+        return sorted(
+            (f for f in self.fills.values() if f.client_order_id in wanted),
+            key=lambda f: (f.occurred_at, f.venue_trade_id),
+        )
+
+    def positions(self, as_of: datetime, venue: str | None = None, symbol: str | None = None) -> list[PositionRecord]:
+        by_key: dict[tuple[str, str], list[Fill]] = {}
+        for f in self.load_fills(venue, symbol):
+            by_key.setdefault((f.venue, f.symbol), []).append(f)
+        out = []
+        for (v, s), own in sorted(by_key.items()):
+            p = position_from_fills(own, venue=v, symbol=s)
+            out.append(
+                PositionRecord(
+                    venue=v, symbol=s, quantity=p.quantity, average_price=p.average_price,
+                    realised_pnl=p.realised_pnl, as_of=as_of,
+                )
+            )  # fmt: skip
+        return out
 
     # kill switch ---------------------------------------------------------------------------------
     def kill_switch(self) -> KillSwitchState:

@@ -238,6 +238,16 @@ class TradingRepository(Repository):
         rows = self._db.run(lambda conn: conn.execute(_SELECT_FILL.format(where=where), params).fetchall())
         return [_fill_from_row(row) for row in rows]
 
+    def fills_for_orders(self, client_order_ids: Sequence[str]) -> list[Fill]:
+        """The fills of these orders, oldest first (by the ``fills_by_order`` index: no scan of the ledger)."""
+        if not client_order_ids:
+            return []
+        where = sql.SQL("client_order_id = ANY(%s)")
+        rows = self._db.run(
+            lambda conn: conn.execute(_SELECT_FILL.format(where=where), [list(client_order_ids)]).fetchall()
+        )
+        return [_fill_from_row(row) for row in rows]
+
     # -- positions ------------------------------------------------------------------------------
     def positions(self, as_of: datetime, venue: str | None = None, symbol: str | None = None) -> list[PositionRecord]:
         """Positions folded from all fills by the ``positions`` view, stamped ``as_of``."""

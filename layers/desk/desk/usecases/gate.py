@@ -5,8 +5,9 @@
 every child order before it is sent) differ only in where the quote, the instrument and equity come
 from, so those are passed in and everything else is read here the same way:
 
-* positions and working orders of the order's venue, from the ledger (fills fold into positions; an
-  order whose recorded fills cover it is no longer working);
+* positions and working orders of the order's venue, from the ledger: positions from the store's
+  fold of the fills (the ``positions`` view), working orders with their own fills only (an order whose
+  recorded fills cover it is no longer working), so a check never reads the whole fill history;
 * marks: the quote's mid for the order's symbol; every other symbol held or worked at its latest daily
   close of the last week, else (a position only) at its average entry price;
 * average daily volume: the mean of the last 30 daily bars' volume (``None`` without bars: refused);
@@ -30,10 +31,9 @@ from desk.domain.errors import InvalidClientOrderId
 from desk.domain.ids import parse_client_order_id
 from desk.domain.instruments import DECIMAL_CONTEXT, Instrument, decimal_sum
 from desk.domain.orders import Fill, Order, OrderState
-from desk.domain.positions import position_from_fills
 from desk.schemas.analytics import CorrelationSnapshot
 from desk.schemas.market import Bar
-from desk.schemas.trading import ExecutionPlan, OrderRecord
+from desk.schemas.trading import ExecutionPlan, OrderRecord, PositionRecord
 
 __all__ = ["GateStore", "MarketView", "gate_context", "strategy_key"]
 
@@ -45,9 +45,10 @@ _SECOND, _MINUTE = timedelta(seconds=1), timedelta(minutes=1)
 class GateStore(Protocol):
     """What the gate reads from the store (``PostgresStore`` satisfies it)."""
 
-    def load_fills(
-        self, venue: str | None = None, symbol: str | None = None, since: datetime | None = None
-    ) -> Sequence[Fill]: ...
+    def fills_for_orders(self, client_order_ids: Sequence[str]) -> Sequence[Fill]: ...
+    def positions(
+        self, as_of: datetime, venue: str | None = None, symbol: str | None = None
+    ) -> Sequence[PositionRecord]: ...
     def open_orders(self, venue: str | None = None) -> Sequence[OrderRecord]: ...
     def order_activity(self, since: datetime, until: datetime) -> Sequence[OrderActivity]: ...
     def load_bars(self, venue: str, symbol: str, timeframe: str, start: datetime, end: datetime) -> Sequence[Bar]: ...
@@ -114,15 +115,13 @@ def gate_context(
     request: OrderRequest, market: MarketView, *, store: GateStore, config: GateConfig, now: datetime
 ) -> GateContext:
     """Everything :func:`~desk.domain.controls.check_order` needs to judge ``request`` at ``now``."""
-    fills = list(store.load_fills(venue=request.venue))
+    held = {p.symbol: p for p in store.positions(now, venue=request.venue)}
     records = list(store.open_orders(request.venue))
-    by_symbol: dict[str, list[Fill]] = {request.symbol: []}
-    for f in fills:
-        by_symbol.setdefault(f.symbol, []).append(f)
-    held = {s: position_from_fills(own, venue=request.venue, symbol=s) for s, own in by_symbol.items()}
+    fills = store.fills_for_orders([r.client_order_id for r in records])
     working = [o for r in records if (o := working_order(r, fills)) is not None]
+    quantities = {request.symbol: Decimal(0)} | {s: p.quantity for s, p in held.items()}
     marks: dict[str, Decimal] = {}
-    for symbol in sorted(set(held) | {o.symbol for o in working}):
+    for symbol in sorted(set(quantities) | {o.symbol for o in working}):
         recent = store.load_bars(request.venue, symbol, "1d", now - _MARK_AGE, now)
         if recent:
             marks[symbol] = recent[-1].close
@@ -139,7 +138,7 @@ def gate_context(
         quote=market.quote,
         equity=market.equity,
         average_daily_volume=adv,
-        positions={s: p.quantity for s, p in held.items()},
+        positions=quantities,
         marks=marks,
         open_orders=working,
         recent_intents=_recent(activity, request, now, config.duplicate_window),

@@ -34,7 +34,15 @@ from desk.events import Envelope, new_event
 from desk.ports import Alerts, Clock, EventBus, QuoteCache, Venue
 from desk.schemas.analytics import CorrelationSnapshot, RiskSnapshot
 from desk.schemas.market import Bar
-from desk.schemas.trading import ExecutionPlan, FillRecord, KillSwitchState, OrderCompleted, OrderIntent, OrderRecord
+from desk.schemas.trading import (
+    ExecutionPlan,
+    FillRecord,
+    KillSwitchState,
+    OrderCompleted,
+    OrderIntent,
+    OrderRecord,
+    PositionRecord,
+)
 from desk.usecases.gate import MarketView, gate_context, strategy_key
 
 __all__ = [
@@ -76,6 +84,10 @@ class OrderStore(Protocol):
     def load_fills(
         self, venue: str | None = None, symbol: str | None = None, since: datetime | None = None
     ) -> Sequence[Fill]: ...
+    def fills_for_orders(self, client_order_ids: Sequence[str]) -> Sequence[Fill]: ...
+    def positions(
+        self, as_of: datetime, venue: str | None = None, symbol: str | None = None
+    ) -> Sequence[PositionRecord]: ...
     def kill_switch(self) -> KillSwitchState: ...
     def latch_kill_switch(self, reason: str, at: datetime, by: str) -> KillSwitchState: ...
     def release_kill_switch(self, at: datetime, by: str, *, reason: str = "") -> KillSwitchState: ...
@@ -319,8 +331,7 @@ def _guard_after_send(intent: OrderIntent, stored: OrderRecord | None, found: Or
 
 
 def _recorded(plan: ExecutionPlan, record: OrderRecord, ports: OrderPorts) -> Decimal:
-    fills = ports.store.load_fills(venue=plan.venue, symbol=plan.symbol, since=plan.created_at - _FILL_LOOKBACK)
-    return decimal_sum(f.quantity for f in fills if f.client_order_id == record.client_order_id)
+    return decimal_sum(f.quantity for f in ports.store.fills_for_orders([record.client_order_id]))
 
 
 def _sync(plan: ExecutionPlan, record: OrderRecord, ports: OrderPorts) -> bool:
