@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
@@ -133,3 +135,30 @@ def test_pooled_connection_serves_the_store_and_recovers(database_url: str, pg_s
         assert pool.run(lambda conn: conn.info.backend_pid) != pid
     finally:
         store.close()
+
+
+def test_one_lambda_connection_serves_concurrent_threads_one_transaction_at_a_time(pg_url: str) -> None:
+    # Given the local cloud's situation: one container-wide connection, tasks of parallel executions on threads
+    provider = LambdaConnection(pg_url)
+    provider.run(lambda conn: conn.execute("CREATE TABLE tally (thread int, n int)"))
+
+    def unit(thread: int, n: int) -> Callable[[psycopg.Connection[Any]], None]:
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                conn.execute("INSERT INTO tally VALUES (%s, %s)", (thread, n))
+                with conn.transaction():  # a savepoint inside, as the repositories nest them
+                    conn.execute("SELECT count(*) FROM tally WHERE thread = %s", (thread,))
+
+        return work
+
+    def worker(thread: int) -> None:
+        for n in range(40):
+            provider.run(unit(thread, n))
+
+    # When four threads each commit forty transactions through it
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(worker, t) for t in range(4)]:
+            future.result()
+    # Then none interleaved with another (psycopg would raise OutOfOrderTransactionNesting) and all committed
+    assert provider.run(lambda conn: conn.execute("SELECT count(*) FROM tally").fetchone()) == (160,)
+    provider.close()

@@ -29,6 +29,7 @@ Every session gets ``statement_timeout`` (a runaway query must not outlive the L
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -93,7 +94,9 @@ class LambdaConnection:
     """One lazily opened connection per container, reused across invocations; reconnects once.
 
     Build it behind a cached factory (``functools.cache``) in the handler module so it survives
-    between invocations but is not opened at import time.
+    between invocations but is not opened at import time. Calls are serialised by a lock: Lambda runs
+    one invocation at a time, but the local cloud runs concurrent executions' tasks on threads of one
+    process, and a psycopg connection must not interleave two threads' transactions.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class LambdaConnection:
         self._connect_timeout = connect_timeout
         self._password = password
         self._conn: Connection | None = None
+        self._lock = threading.RLock()  # re-entrant: a unit of work may call back into the store
 
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed:
@@ -119,15 +123,16 @@ class LambdaConnection:
         return self._conn
 
     def run(self, work: Callable[[Connection], T]) -> T:
-        conn = self._connection()
-        try:
-            return work(conn)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            if not _is_broken(conn, exc):
-                raise
-            _log.warning("database connection lost (%s); reconnecting once", exc)
-            self.close()
-        return work(self._connection())
+        with self._lock:
+            conn = self._connection()
+            try:
+                return work(conn)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if not _is_broken(conn, exc):
+                    raise
+                _log.warning("database connection lost (%s); reconnecting once", exc)
+                self.close()
+            return work(self._connection())
 
     @property
     def backend_pid(self) -> int | None:
@@ -135,9 +140,10 @@ class LambdaConnection:
         return None if self._conn is None or self._conn.closed else self._conn.info.backend_pid
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 class PooledConnection:
