@@ -407,8 +407,8 @@ def run_pipeline(
             if progress is not None:
                 progress(f"  paper trading {len(last_day)} plans of {cfg.end - timedelta(days=1):%Y-%m-%d}")
             mids = {symbol: replay.fetch_ticker(symbol).bid for symbol in symbols}  # the last close
-            paper = trade_plans(cloud, last_day, clock, url, mids)
-            with contextlib.redirect_stdout(metrics_out):
+            with contextlib.redirect_stdout(metrics_out):  # EMF metric lines are for CloudWatch, not the console
+                paper = trade_plans(cloud, last_day, clock, url, mids)
                 dispatcher.drain()  # the order.completed events reach their consumers like every other event
         queues = _queues(cloud, dispatcher.stats)
         stats = dispatcher.stats
