@@ -8,12 +8,13 @@ API Gateway HTTP API v2 events, claims included as the JWT authorizer would pass
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
+import pandas as pd
 import pytest
 import redis
 
@@ -24,16 +25,24 @@ from desk.cache import RedisQuoteCache
 from desk.clock import FixedClock
 from desk.domain.controls_config import GateConfig
 from desk.domain.instruments import Instrument, PrecisionMode
+from desk.events import Envelope, new_event
 from desk.local import catalogue
 from desk.local.api_server import build_event
-from desk.schemas.analytics import RiskSnapshot
+from desk.schemas.analytics import Regime, RegimeChanged, RiskSnapshot, Signal
 from desk.schemas.market import Bar, BookLevel, OrderBook, Quote
 from desk.store import LambdaConnection, PostgresStore, migrate
+from desk.usecases.regime import MODEL, STATES
+from desk.usecases.signals import run_signals
+from desk.usecases.strategies import STRATEGIES
 from tests.integration.conftest import database_url, pg_schema, pg_url, redis_base_url, redis_url  # noqa: F401
 
 VENUE = "binance"
 SYMBOLS = {"BTC": "BTC/USDT", "ETH": "ETH/USDT", "LTC": "LTC/USDT"}
 BARS = 420
+
+
+def _price(value: float) -> Decimal:
+    return Decimal(repr(float(value)))  # what Bar does with a float (desk.domain.instruments.as_decimal)
 
 
 def real_bars(asset: str, symbol: str, count: int = BARS) -> list[Bar]:
@@ -46,12 +55,12 @@ def real_bars(asset: str, symbol: str, count: int = BARS) -> list[Bar]:
             venue=VENUE,
             symbol=symbol,
             timeframe="1d",
-            ts=ts.tz_localize("UTC").to_pydatetime(),
-            open=float(r.open),
-            high=float(r.high),
-            low=float(r.low),
-            close=float(r.close),
-            volume=float(r.volume),
+            ts=cast(pd.Timestamp, ts).tz_localize("UTC").to_pydatetime(),
+            open=_price(r.open),
+            high=_price(r.high),
+            low=_price(r.low),
+            close=_price(r.close),
+            volume=_price(r.volume),
         )
         for ts, r in frame.iterrows()
     ]
@@ -160,6 +169,45 @@ def seed(store: PostgresStore, quotes: RedisQuoteCache, clock: FixedClock) -> No
             net_exposure=Decimal(0),
         )
     )
+
+
+class RecordingBus:
+    """The event bus, recorded (signals publish what they store)."""
+
+    def __init__(self) -> None:
+        self.events: list[Envelope] = []
+
+    def publish(self, events: Sequence[Envelope]) -> None:
+        self.events.extend(events)
+
+
+def btc_regimes(desk: Desk, bars: int) -> list[Regime]:
+    """A regime for each of the last ``bars`` stored BTC/USDT bars (the label cycles through the states)."""
+    now = desk.clock.now()
+    stored = desk.store.load_bars(VENUE, "BTC/USDT", "1d", now - timedelta(days=2 * bars), now)[-bars:]
+    return [
+        Regime(
+            symbol="BTC/USDT",
+            timeframe="1d",
+            ts=bar.ts,
+            model=MODEL,
+            label=STATES[k % len(STATES)],
+            state=k % len(STATES),
+            probabilities=tuple(1.0 if j == k % len(STATES) else 0.0 for j in range(len(STATES))),
+        )
+        for k, bar in enumerate(stored)
+    ]
+
+
+def record_signals(desk: Desk, bars: int) -> list[Signal]:
+    """What the signals function stores when BTC/USDT's regime changes on each of its last ``bars`` bars."""
+    signals: list[Signal] = []
+    for regime in btc_regimes(desk, bars):
+        desk.store.save_regime(regime)
+        event = new_event("regime.changed", RegimeChanged(previous=None, current=regime), clock=desk.clock)
+        run = run_signals(event, store=desk.store, bus=RecordingBus(), clock=desk.clock, strategies=STRATEGIES)
+        signals.extend(run.signals)
+    return signals
 
 
 def build_desk(url: str, schema: str, redis_location: str) -> Desk:

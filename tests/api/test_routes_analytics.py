@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import math
 from decimal import Decimal
 
 from desk.domain.orders import Fill, Side
-from tests.api.conftest import Api, Desk
+from tests.api.conftest import Api, Desk, record_signals
 
 
 def test_regime_probabilities_are_a_distribution_from_stored_bars(api: Api, desk: Desk) -> None:
@@ -76,21 +77,55 @@ def test_risk_of_the_book_stress_kelly_and_alerts(api: Api, desk: Desk) -> None:
     assert history.status == 200 and any(s["name"] == "worst_5_bars" for s in history.body["scenarios"])
     kelly = api.get("/v1/risk/kelly-sizing?symbols=BTC/USDT,ETH/USDT&fraction=0.5")
     assert kelly.status == 200 and set(kelly.body["weights"]) == {"BTC/USDT", "ETH/USDT"}
-    rule = {"name": "var-limit", "metric": "var", "threshold": 0.05}
-    first, again = api.post("/v1/risk/alert", rule), api.post("/v1/risk/alert", rule)
-    assert first.status == 200 and again.body == first.body
-    assert api.post("/v1/risk/alert", {**rule, "threshold": 0.06}).status == 409
 
 
-def test_strategy_targets_performance_and_allocation(api: Api, desk: Desk) -> None:
-    signals = api.get("/v1/strategy/signals/momentum_crypto?limit=3")
-    assert signals.status == 200, signals.body
-    assert len(signals.body["targets"]) == 3
+def test_strategy_signals_are_the_stored_ones_newest_first(api: Api, desk: Desk) -> None:
+    # Given nothing stored yet, then what the signals function stores on five BTC/USDT regime changes
+    empty = api.get("/v1/strategy/signals/momentum_crypto")
+    assert empty.status == 200 and empty.body["signals"] == [] and empty.body["next_cursor"] is None
+    stored = record_signals(desk, 5)
+    assert len(stored) == 10  # momentum_crypto trades BTC/USDT and ETH/USDT
+    # When the route is read a page of 3 at a time
+    pages, cursor = [], None
+    while True:
+        reply = api.get("/v1/strategy/signals/momentum_crypto?limit=3" + (f"&cursor={cursor}" if cursor else ""))
+        assert reply.status == 200, reply.body
+        pages.append(reply.body["signals"])
+        cursor = reply.body["next_cursor"]
+        if cursor is None:
+            break
+    # Then every row of the signals table comes back once, newest bar first (ties by id), as stored
+    assert [len(p) for p in pages] == [3, 3, 3, 1]
+    seen = [s for page in pages for s in page]
+    rows = desk.store.db.run(
+        lambda conn: conn.execute(
+            "SELECT signal_id, symbol, target_weight FROM signals WHERE strategy = 'momentum_crypto'"
+            " ORDER BY ts DESC, signal_id DESC"
+        ).fetchall()
+    )
+    assert [(s["signal_id"], s["symbol"], s["target_weight"]) for s in seen] == [tuple(r) for r in rows]
+    assert {s["signal_id"] for s in seen} == {s.signal_id for s in stored}
+    # (the trigger's regime is BTC/USDT's; no ETH/USDT regime is stored)
+    assert all((s["regime"] is not None) == (s["symbol"] == "BTC/USDT") and s["venue"] == "binance" for s in seen)
+    # And a symbol filter, a bad cursor and an unknown strategy
+    eth = api.get("/v1/strategy/signals/momentum_crypto?symbol=ETH/USDT&limit=500")
+    assert eth.status == 200 and [s["symbol"] for s in eth.body["signals"]] == ["ETH/USDT"] * 5
+    for text in (
+        "not-a-cursor",
+        "2020-01-15T00:00:00|sg1",
+        "2020-01-15T00:00:00+00:00|sg\x00",
+        "0001-01-01T00:00:00+01:00|sg",
+    ):
+        bad = base64.urlsafe_b64encode(text.encode()).decode()
+        assert api.get(f"/v1/strategy/signals/momentum_crypto?cursor={bad}").status == 400, text
+    assert api.get("/v1/strategy/signals/unknown").status == 404
+
+
+def test_strategy_performance_and_allocation(api: Api, desk: Desk) -> None:
     perf = api.get("/v1/strategy/performance?strategy=momentum_crypto&lookback_days=300")
     assert perf.status == 200 and perf.body["metrics"]["bars"] > 100
     alloc = api.post("/v1/strategy/allocate", {"strategies": ["momentum_crypto"], "capital": "1000"})
     assert alloc.status == 200 and alloc.body["capital"] == {"momentum_crypto": "1000"}
-    assert api.get("/v1/strategy/signals/unknown").status == 404
 
 
 def test_small_backtests_answer_now_and_large_ones_become_jobs(api: Api, desk: Desk) -> None:

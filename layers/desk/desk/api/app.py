@@ -46,6 +46,7 @@ from desk.domain.errors import (
     RetryableVenueError,
 )
 from desk.observability import logger
+from desk.store import AlertRuleConflict
 
 __all__ = ["OPENAPI", "PUBLIC_PATHS", "app", "openapi_document"]
 
@@ -200,7 +201,7 @@ def _no_route(exc: NotFoundError) -> Response[str]:
     return _error(404, "not_found", "no such route")
 
 
-@app.exception_handler([KillSwitchNotLatched, InvalidTransition, ExecutionConflict])
+@app.exception_handler([KillSwitchNotLatched, InvalidTransition, ExecutionConflict, AlertRuleConflict])
 def _conflict(exc: DeskError) -> Response[str]:
     return _error(409, "conflict", str(exc))
 

@@ -7,6 +7,10 @@ request numbers and flags are therefore strict and request timestamps must be RF
 the OpenAPI document calls invalid is refused. Venue ids use the venue alphabet (no ``:``, which
 separates cache key parts). Prices and quantities are ``Decimal`` (JSON strings on the way out, as in
 :mod:`desk.schemas`); analytics are finite floats.
+
+Every request model and field carries an OpenAPI example that the desk can serve (symbols of the
+strategy book, the demo venue, a quantity the pre-trade gate accepts): the examples document the
+API, and the schemathesis fuzz builds its valid requests from them, so they must stay valid.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, Strict, WithJsonSchema, model_validator
 
+from desk.domain.ids import client_order_id, plan_id_from
 from desk.domain.orders import OrderType, Side
-from desk.schemas.analytics import Regime
+from desk.schemas.analytics import Regime, Signal
 from desk.schemas.base import Identifier, Money, NonNegativeDecimal, PositiveDecimal, Symbol, UtcDatetime
 from desk.schemas.market import Bar, BookLevel, Timeframe
 from desk.schemas.trading import ExecutionPlan, OrderRecord, PositionRecord
@@ -36,11 +41,28 @@ Timestamp = Annotated[UtcDatetime, BeforeValidator(_rfc3339)]
 Number = Annotated[float, Strict()]  # int or float; not bool, not numeric text
 Count = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]
-VenueId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Bps = Annotated[Number, Field(ge=0.0, le=1_000.0)]
+VenueId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", examples=["binance"])]
+Bps = Annotated[Number, Field(ge=0.0, le=1_000.0, examples=[10.0])]
 Weight = Annotated[Number, Field(ge=-1e6, le=1e6)]
 Notional = Annotated[Number, Field(ge=-1e12, le=1e12)]
 Move = Annotated[Number, Field(ge=-1.0, le=10.0)]
+# A unified symbol in a body ("BTC/USDT" is JSON text here; in a path it travels as BTC%2FUSDT).
+BookSymbol = Annotated[Symbol, Field(examples=["BTC/USDT"])]
+
+
+def _positive_decimal(example: str | None = None) -> WithJsonSchema:
+    # PositiveDecimal documents itself as any number or any text; a JSON number must in fact be above zero.
+    # (Text stays loosely described: Decimal() reads more spellings than a pattern would say, and a
+    # document stricter than the API would call accepted requests invalid.)
+    schema: dict[str, JsonValue] = {
+        "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "minLength": 1}],
+        "description": "A positive decimal: a JSON number or, to keep every digit, text",
+    }
+    return WithJsonSchema(schema if example is None else {**schema, "examples": [example]})
+
+
+Quantity = Annotated[PositiveDecimal, _positive_decimal("0.01")]
+Capital = Annotated[PositiveDecimal, _positive_decimal("1000")]
 Symbols = Annotated[list[Symbol], Field(min_length=1, max_length=30)]
 Matrix = list[list[float]]
 # Free text a person types (a kill-switch reason): printable, tabs and line breaks allowed, no other control
@@ -121,7 +143,11 @@ class RegimeProbabilityResponse(ApiModel):
 
 
 class RegimeBulkRequest(ApiModel):
-    symbols: Annotated[list[Symbol], Field(min_length=1, max_length=50)]
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"symbols": ["BTC/USDT", "ETH/USDT"], "timeframe": "1d"}]}
+    )
+
+    symbols: Annotated[list[Symbol], Field(min_length=1, max_length=50, examples=[["BTC/USDT", "ETH/USDT"]])]
     timeframe: Timeframe = "1d"
 
 
@@ -151,12 +177,27 @@ class PcaResponse(ApiModel):
 
 
 class SizingRequest(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "venue": "binance",
+                    "symbols": ["BTC/USDT", "ETH/USDT", "LTC/USDT"],
+                    "method": "hrp",
+                    "capital": "1000",
+                }
+            ]
+        }
+    )
+
     venue: VenueId
-    symbols: Annotated[list[Symbol], Field(min_length=2, max_length=30)]
+    symbols: Annotated[
+        list[Symbol], Field(min_length=2, max_length=30, examples=[["BTC/USDT", "ETH/USDT", "LTC/USDT"]])
+    ]
     timeframe: Timeframe = "1d"
     window: Annotated[Count, Field(ge=20, le=2_000)] = 250
     method: Literal["risk_parity", "hrp", "min_variance"] = "risk_parity"
-    capital: PositiveDecimal | None = None
+    capital: Capital | None = None
 
 
 class SizingResponse(ApiModel):
@@ -179,10 +220,18 @@ class CorrelationStressResponse(ApiModel):
 
 # -- execution -------------------------------------------------------------------------------------
 class OptimizeRequest(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"venue": "binance", "symbol": "BTC/USDT", "side": "buy", "quantity": "2", "schedule": "almgren_chriss"}
+            ]
+        }
+    )
+
     venue: VenueId
-    symbol: Symbol
+    symbol: BookSymbol
     side: Side
-    quantity: PositiveDecimal
+    quantity: Quantity
     schedule: Literal["twap", "vwap", "almgren_chriss"] = "twap"
     horizon_minutes: Annotated[Count, Field(ge=1, le=10_080)] = 60
     slices: Annotated[Count, Field(ge=1, le=100)] = 12
@@ -226,11 +275,17 @@ class CostEstimateResponse(ApiModel):
 
 
 class RouteRequest(ApiModel):
-    symbol: Symbol
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"symbol": "BTC/USDT", "side": "buy", "quantity": "1", "venues": ["binance", "kraken"]}]
+        }
+    )
+
+    symbol: BookSymbol
     side: Side
-    quantity: PositiveDecimal
-    venues: Annotated[list[VenueId], Field(min_length=1, max_length=12)]
-    fee_bps: dict[VenueId, Bps] = Field(default_factory=dict)
+    quantity: Quantity
+    venues: Annotated[list[VenueId], Field(min_length=1, max_length=12, examples=[["binance", "kraken"]])]
+    fee_bps: dict[VenueId, Bps] = Field(default_factory=dict, examples=[{"binance": 10.0, "kraken": 16.0}])
     default_fee_bps: Bps = 10.0
 
 
@@ -287,11 +342,26 @@ class PortfolioVarResponse(ApiModel):
 
 
 class StressTestRequest(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"positions": {"BTC/USDT": 100000, "ETH/USDT": -50000}, "scenarios": {"crash": {"BTC/USDT": -0.5}}}
+            ]
+        }
+    )
+
     venue: VenueId = "binance"
     timeframe: Timeframe = "1d"
-    positions: dict[Symbol, Notional] | None = Field(default=None, description="Notional per symbol; null = the book")
+    positions: dict[Symbol, Notional] | None = Field(
+        default=None,
+        description="Notional per symbol; null = the book",
+        examples=[{"BTC/USDT": 100000, "ETH/USDT": -50000}],
+    )
     scenarios: dict[Annotated[str, Field(min_length=1, max_length=64)], dict[Symbol, Move]] | None = Field(
-        default=None, max_length=20, description="Hypothetical moves; null = the historical windows"
+        default=None,
+        max_length=20,
+        description="Hypothetical moves; null = the historical windows",
+        examples=[{"crash": {"BTC/USDT": -0.5, "ETH/USDT": -0.6}}],
     )
 
 
@@ -314,50 +384,77 @@ class KellyResponse(ApiModel):
     weights: dict[str, float]
 
 
+AlertRuleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", examples=["var-limit"])]
+
+
 class AlertRuleRequest(ApiModel):
-    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-    portfolio: Identifier = "desk"
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "var-limit", "portfolio": "desk", "metric": "var", "threshold": 0.05}]}
+    )
+
+    name: AlertRuleName
+    portfolio: Annotated[Identifier, Field(examples=["desk"])] = "desk"
     metric: Literal["var", "cvar", "gross_exposure", "net_exposure", "drawdown"]
-    threshold: Annotated[Number, Field(ge=0.0, le=1e12)]
+    threshold: Annotated[Number, Field(ge=0.0, le=1e12, examples=[0.05])]
     severity: Literal["warning", "critical"] = "warning"
     latch_kill_switch: Flag = False
 
 
 class AlertRule(AlertRuleRequest):
-    rule_id: str
+    model_config = ConfigDict(json_schema_extra={})  # a response: no request example
+
+    rule_id: str = Field(description="`portfolio:name`")
     created_at: UtcDatetime
     created_by: str
 
 
+class AlertRulesPage(ApiModel):
+    portfolio: str
+    rules: list[AlertRule]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
 class KillSwitchRequest(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"action": "latch", "reason": "drill: binance fills lag by minutes"}]}
+    )
+
     action: Literal["latch", "release"]
-    reason: FreeText
+    reason: Annotated[FreeText, Field(examples=["drill: binance fills lag by minutes"])]
 
 
 # -- strategies ------------------------------------------------------------------------------------
-class TargetRow(ApiModel):
-    ts: UtcDatetime
-    weights: dict[str, float]
-
-
 class SignalsResponse(ApiModel):
     strategy: str
     venue: str
     timeframe: str
     as_of: UtcDatetime
-    targets: list[TargetRow]
+    signals: list[Signal] = Field(description="Stored signals, newest bar first (ties by signal id)")
+    next_cursor: str | None = Field(description="Pass as `cursor` for older signals; null on the last page")
+
+
+_BACKTEST_EXAMPLE: dict[str, JsonValue] = {
+    "kind": "momentum",
+    "params": {"lookback": 20, "skip": 1},
+    "venue": "binance",
+    "symbols": ["BTC/USDT"],
+    "start": "2019-01-01T00:00:00Z",
+    "end": "2019-12-31T00:00:00Z",
+}
 
 
 class BacktestRequest(ApiModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_BACKTEST_EXAMPLE]})
+
     kind: StrategyKind
     params: dict[Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")], float | int | bool | str] = Field(
-        default_factory=dict, max_length=16
+        default_factory=dict, max_length=16, examples=[{"lookback": 20, "skip": 1}]
     )
     venue: VenueId
-    symbols: Annotated[list[Symbol], Field(min_length=1, max_length=20)]
+    symbols: Annotated[list[Symbol], Field(min_length=1, max_length=20, examples=[["BTC/USDT"]])]
     timeframe: Timeframe = "1d"
-    start: Timestamp
-    end: Timestamp
+    start: Annotated[Timestamp, Field(examples=["2019-01-01T00:00:00Z"])]
+    end: Annotated[Timestamp, Field(examples=["2019-12-31T00:00:00Z"])]
     fee_bps: Bps = 10.0
     half_spread_bps: Bps = 0.0
     initial_capital: Annotated[Number, Field(gt=0.0, le=1e12)] = 1_000_000.0
@@ -394,9 +491,11 @@ class PerformanceResponse(ApiModel):
 
 
 class AllocateRequest(ApiModel):
-    strategies: Annotated[list[Identifier], Field(min_length=1, max_length=20)]
+    model_config = ConfigDict(json_schema_extra={"examples": [{"strategies": ["momentum_crypto"], "capital": "1000"}]})
+
+    strategies: Annotated[list[Identifier], Field(min_length=1, max_length=20, examples=[["momentum_crypto"]])]
     method: Literal["equal", "risk_parity", "hrp"] = "risk_parity"
-    capital: PositiveDecimal
+    capital: Capital
     lookback_days: Annotated[Count, Field(ge=30, le=3_650)] = 365
 
 
@@ -408,12 +507,17 @@ class AllocateResponse(ApiModel):
 
 # -- orders ----------------------------------------------------------------------------------------
 class SubmitOrderRequest(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"venue": "binance", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01"}]}
+    )
+
     venue: VenueId
-    symbol: Symbol
+    symbol: BookSymbol
     side: Side
-    quantity: PositiveDecimal
+    quantity: Quantity
     order_type: OrderType = OrderType.MARKET
-    limit_price: PositiveDecimal | None = None
+    # No example: it goes with order_type "limit" only, and an example is offered to every request.
+    limit_price: Annotated[PositiveDecimal, _positive_decimal()] | None = None
     slices: Annotated[Count, Field(ge=1, le=50)] = 1
     horizon_minutes: Annotated[Count, Field(ge=0, le=1_440)] = 0
 
@@ -438,8 +542,15 @@ class OrderStatusResponse(ApiModel):
     orders: list[OrderRecord]
 
 
+# Ids in examples are shaped as the desk derives them; the API tests' desk stores this plan and its first child.
+EXAMPLE_PLAN_ID = plan_id_from("api", "example")
+EXAMPLE_CLIENT_ORDER_ID = client_order_id(EXAMPLE_PLAN_ID, 0)
+
+
 class CancelOrderRequest(ApiModel):
-    client_order_id: Identifier
+    model_config = ConfigDict(json_schema_extra={"examples": [{"client_order_id": EXAMPLE_CLIENT_ORDER_ID}]})
+
+    client_order_id: Annotated[Identifier, Field(examples=[EXAMPLE_CLIENT_ORDER_ID])]
 
 
 class PositionsResponse(ApiModel):

@@ -14,7 +14,8 @@ back as ``Decimal``; timestamps are ``timestamptz`` returned in UTC.
 from __future__ import annotations
 
 from desk.ports import Clock
-from desk.store.analytics import AnalyticsRepository
+from desk.store.alerts import AlertRuleConflict, AlertRuleRecord, AlertRuleRepository
+from desk.store.analytics import AnalyticsRepository, SignalCursor
 from desk.store.bars import BarRepository, BarUpsertResult
 from desk.store.connection import ConnectionProvider, LambdaConnection, PooledConnection, SessionSettings
 from desk.store.controls import ControlsRepository, KillSwitchChange, KillSwitchNotLatched, ReconciliationRun
@@ -23,6 +24,8 @@ from desk.store.trading import TradingRepository
 from desk.store.validation import Rejection, RejectReason, validate_bars
 
 __all__ = [
+    "AlertRuleConflict",
+    "AlertRuleRecord",
     "BarUpsertResult",
     "ConnectionProvider",
     "KillSwitchChange",
@@ -34,13 +37,14 @@ __all__ = [
     "RejectReason",
     "Rejection",
     "SessionSettings",
+    "SignalCursor",
     "migrate",
     "pending_migrations",
     "validate_bars",
 ]
 
 
-class PostgresStore(BarRepository, AnalyticsRepository, TradingRepository, ControlsRepository):
+class PostgresStore(BarRepository, AnalyticsRepository, TradingRepository, ControlsRepository, AlertRuleRepository):
     """Every repository over one connection provider: the concrete ``ports.Store``."""
 
     def __init__(self, db: ConnectionProvider, clock: Clock | None = None) -> None:

@@ -2,19 +2,29 @@
 
 Snapshots are derived data: a recomputation for the same key overwrites (last write wins, and a
 redelivered message writes the same values, so it is idempotent). Signals are facts that drive
-orders, so they are insert-once and ``save_signal`` reports whether this call stored it.
+orders, so they are insert-once and ``save_signal`` reports whether this call stored it; a
+strategy's signals are read back newest first, a page at a time (keyset on ``(ts, signal_id)``, so a
+page never skips or repeats a signal stored while the caller pages).
 """
 
 from __future__ import annotations
 
-from datetime import UTC
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from desk.schemas.analytics import CorrelationSnapshot, Regime, RiskSnapshot, Signal
 from desk.store.base import Repository
 from desk.store.connection import Connection
 
-__all__ = ["AnalyticsRepository"]
+__all__ = ["AnalyticsRepository", "SignalCursor"]
+
+
+class SignalCursor(NamedTuple):
+    """Where a page of signals ended: the last signal's bar time and id (the next page is older)."""
+
+    ts: datetime
+    signal_id: str
+
 
 _SAVE_REGIME = """
 INSERT INTO regimes (symbol, timeframe, model, ts, label, state, probabilities)
@@ -54,10 +64,24 @@ INSERT INTO signals (signal_id, strategy, venue, symbol, timeframe, ts, target_w
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (signal_id) DO NOTHING
 """
+_SIGNAL_FIELDS = ("signal_id", "strategy", "venue", "symbol", "timeframe", "ts", "target_weight", "strength", "regime")
 _LOAD_SIGNAL = """
 SELECT signal_id, strategy, venue, symbol, timeframe, ts, target_weight, strength, regime
   FROM signals WHERE signal_id = %s
 """
+_STRATEGY_SIGNALS = """
+SELECT signal_id, strategy, venue, symbol, timeframe, ts, target_weight, strength, regime FROM signals
+ WHERE strategy = %(strategy)s
+   AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s)
+   AND (%(ts)s::timestamptz IS NULL OR (ts, signal_id) < (%(ts)s::timestamptz, %(signal_id)s::text))
+ ORDER BY ts DESC, signal_id DESC LIMIT %(limit)s
+"""
+
+
+def _signal(row: tuple[Any, ...]) -> Signal:
+    values = dict(zip(_SIGNAL_FIELDS, row, strict=True))
+    values["ts"] = values["ts"].astimezone(UTC)
+    return Signal.model_validate(values)
 
 
 class AnalyticsRepository(Repository):
@@ -135,9 +159,22 @@ class AnalyticsRepository(Repository):
 
     def load_signal(self, signal_id: str) -> Signal | None:
         row = self._one(_LOAD_SIGNAL, (signal_id,))
-        if row is None:
-            return None
-        names = ("signal_id", "strategy", "venue", "symbol", "timeframe", "ts", "target_weight", "strength", "regime")
-        values = dict(zip(names, row, strict=True))
-        values["ts"] = values["ts"].astimezone(UTC)
-        return Signal.model_validate(values)
+        return None if row is None else _signal(row)
+
+    def strategy_signals(
+        self, strategy: str, *, symbol: str | None = None, before: SignalCursor | None = None, limit: int = 100
+    ) -> list[Signal]:
+        """The stored signals of ``strategy`` (of one ``symbol`` if given), newest bar first, ties by id.
+
+        ``before`` is where the previous page ended (its last signal): only older signals are returned.
+        At most ``limit``; a page shorter than ``limit`` is the last.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be positive, not {limit}")
+        ts, signal_id = before if before is not None else (None, None)
+        params = {"strategy": strategy, "symbol": symbol, "ts": ts, "signal_id": signal_id, "limit": limit}
+
+        def work(conn: Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(_STRATEGY_SIGNALS, params).fetchall()
+
+        return [_signal(row) for row in self._db.run(work)]

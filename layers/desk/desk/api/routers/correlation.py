@@ -16,7 +16,7 @@ from desk.api import deps
 from desk.api.errors import NotFound, documented
 from desk.api.frames import closes, finite, quant_errors, returns_of, split_symbols
 from desk.api.models import CorrelationStressResponse, MatrixResponse, PcaResponse, SizingRequest, SizingResponse
-from desk.api.routers.market import TimeframeQuery, VenueQuery
+from desk.api.routers.market import SYMBOLS_EXAMPLE, SYMBOLS_PATTERN, SymbolsQuery, TimeframeQuery, VenueQuery
 from desk.domain.instruments import DECIMAL_CONTEXT
 from desk.ports import Clock
 from desk.store import PostgresStore
@@ -27,8 +27,7 @@ from quant.portfolio import hrp, min_variance, risk_contributions, risk_parity
 
 router = Router()
 
-SymbolsQuery = Annotated[str, Query(min_length=1, max_length=1_000, description="Comma-separated unified symbols")]
-WindowQuery = Annotated[int, Query(ge=10, le=2_000, description="Return observations")]
+WindowQuery = Annotated[int, Query(ge=10, le=2_000, description="Return observations", examples=[120])]
 
 
 def _matrix(frame: pd.DataFrame) -> list[list[float]]:
@@ -45,12 +44,18 @@ def matrix(
     store: Annotated[PostgresStore, Depends(deps.store)],
     clock: Annotated[Clock, Depends(deps.clock)],
     symbols: Annotated[
-        str | None, Query(max_length=1_000, description="Comma-separated; omit for the snapshot")
+        str | None,
+        Query(
+            max_length=1_000,
+            pattern=SYMBOLS_PATTERN,
+            description="Comma-separated; omit for the snapshot",
+            examples=[SYMBOLS_EXAMPLE],
+        ),
     ] = None,
     venue: VenueQuery = "binance",
     timeframe: TimeframeQuery = "1d",
     window: WindowQuery = 90,
-    method: Annotated[Literal["pearson", "ledoit_wolf"], Query()] = "pearson",
+    method: Annotated[Literal["pearson", "ledoit_wolf"], Query(examples=["ledoit_wolf"])] = "pearson",
 ) -> MatrixResponse:
     if symbols is None:
         snapshot = store.latest_correlation(timeframe, method, window)
@@ -92,11 +97,13 @@ def matrix(
     responses=documented(),
 )
 def principal_components(
-    portfolio: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    portfolio: Annotated[
+        str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", examples=["momentum_crypto"])
+    ],
     store: Annotated[PostgresStore, Depends(deps.store)],
     clock: Annotated[Clock, Depends(deps.clock)],
     window: WindowQuery = 250,
-    components: Annotated[int | None, Query(ge=1, le=30)] = None,
+    components: Annotated[int | None, Query(ge=1, le=30, examples=[2])] = None,
 ) -> PcaResponse:
     spec = next((s for s in STRATEGIES if s.key == portfolio), None)
     if spec is None:
@@ -167,7 +174,7 @@ def stress(
     venue: VenueQuery = "binance",
     timeframe: TimeframeQuery = "1d",
     window: WindowQuery = 500,
-    quantile: Annotated[float, Query(gt=0.0, lt=0.5)] = 0.1,
+    quantile: Annotated[float, Query(gt=0.0, lt=0.5, examples=[0.1])] = 0.1,
 ) -> CorrelationStressResponse:
     names = split_symbols(symbols, minimum=2)
     prices = closes(store, venue, names, timeframe, clock.now(), window + 1)

@@ -29,7 +29,7 @@ from desk.api.models import (
     VenueAnalysisResponse,
     VenueQuality,
 )
-from desk.api.routers.market import TimeframeQuery, VenueQuery
+from desk.api.routers.market import SymbolQuery, TimeframeQuery, VenueQuery
 from desk.domain.orders import Side
 from desk.ports import Clock, QuoteCache, Store
 from desk.settings import get_settings
@@ -141,16 +141,16 @@ def optimize(
     responses=documented(),
 )
 def cost_estimate(
-    symbol: Annotated[str, Query(min_length=1, max_length=96)],
-    side: Annotated[Side, Query()],
-    quantity: Annotated[float, Query(gt=0.0, le=1e12)],
+    symbol: SymbolQuery,
+    side: Annotated[Side, Query(examples=["sell"])],
+    quantity: Annotated[float, Query(gt=0.0, le=1e12, examples=[1.0])],
     store: Annotated[PostgresStore, Depends(deps.store)],
     quotes: Annotated[QuoteCache, Depends(deps.quote_cache)],
     clock: Annotated[Clock, Depends(deps.clock)],
     venue: VenueQuery = "binance",
     timeframe: TimeframeQuery = "1d",
     liquidity: Annotated[Literal["taker", "maker"], Query()] = "taker",
-    fee_bps: Annotated[float, Query(ge=0.0, le=1_000.0)] = 10.0,
+    fee_bps: Annotated[float, Query(ge=0.0, le=1_000.0, examples=[10.0])] = 10.0,
 ) -> CostEstimateResponse:
     name = path_symbol(symbol, "query.symbol")
     arrival = _arrival(store, quotes, clock, venue, name, timeframe)
@@ -234,8 +234,10 @@ def route(request: RouteRequest, quotes: Annotated[QuoteCache, Depends(deps.quot
     responses=documented(),
 )
 def venue_analysis(
-    symbol: Annotated[str, Query(min_length=1, max_length=96)],
-    venues: Annotated[str, Query(min_length=1, max_length=400, pattern=r"^[A-Za-z0-9_,-]+$")],
+    symbol: SymbolQuery,
+    venues: Annotated[
+        str, Query(min_length=1, max_length=400, pattern=r"^[A-Za-z0-9_,-]+$", examples=["binance,kraken"])
+    ],
     quotes: Annotated[QuoteCache, Depends(deps.quote_cache)],
     clock: Annotated[Clock, Depends(deps.clock)],
 ) -> VenueAnalysisResponse:

@@ -23,9 +23,31 @@ from desk.usecases.strategies import TIMEFRAME_STEPS
 
 router = Router()
 
-SymbolPath = Annotated[str, Path(min_length=1, max_length=96, description="Unified symbol, `/` URL-encoded")]
-VenueQuery = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-TimeframeQuery = Annotated[str, Query(pattern=r"^(1m|5m|15m|30m|1h|4h|1d)$")]
+# No pattern on the path symbol: the route sees the raw segment (BTC%2FUSDT) and path_symbol checks it decoded.
+SymbolPath = Annotated[
+    str, Path(min_length=1, max_length=96, description="Unified symbol, `/` URL-encoded", examples=["BTC/USDT"])
+]
+# In a query the symbol is plain text (BTC/USDT); the pattern is the Symbol alphabet, a list adds commas and spaces.
+SymbolQuery = Annotated[
+    str,
+    Query(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$", description="Unified symbol", examples=["BTC/USDT"]
+    ),
+]
+SYMBOLS_PATTERN = r"^[A-Za-z0-9._:/, -]+$"
+SYMBOLS_EXAMPLE = "BTC/USDT,ETH/USDT,LTC/USDT"
+SymbolsQuery = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=1_000,
+        pattern=SYMBOLS_PATTERN,
+        description="Comma-separated unified symbols",
+        examples=[SYMBOLS_EXAMPLE],
+    ),
+]
+VenueQuery = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", examples=["binance"])]
+TimeframeQuery = Annotated[str, Query(pattern=r"^(1m|5m|15m|30m|1h|4h|1d)$", examples=["1d"])]
 
 
 def _max_age(symbol: str) -> timedelta:
@@ -67,7 +89,7 @@ def orderbook(
     quotes: Annotated[QuoteCache, Depends(deps.quote_cache)],
     clock: Annotated[Clock, Depends(deps.clock)],
     venue: VenueQuery = "binance",
-    depth: Annotated[int, Query(ge=1, le=200)] = 20,
+    depth: Annotated[int, Query(ge=1, le=200, examples=[5])] = 20,
 ) -> OrderBookResponse:
     name = path_symbol(symbol)
     book = quotes.get_book(venue, name)
@@ -112,10 +134,22 @@ def historical(
     clock: Annotated[Clock, Depends(deps.clock)],
     venue: VenueQuery = "binance",
     timeframe: TimeframeQuery = "1d",
-    start: Annotated[Timestamp | None, Query(description="Inclusive; default: `limit` bars before `end`")] = None,
-    end: Annotated[Timestamp | None, Query(description="Exclusive; default: now")] = None,
-    limit: Annotated[int, Query(ge=1, le=1_000)] = 200,
-    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
+    start: Annotated[
+        Timestamp | None,
+        Query(description="Inclusive; default: `limit` bars before `end`", examples=["2019-06-01T00:00:00Z"]),
+    ] = None,
+    end: Annotated[
+        Timestamp | None, Query(description="Exclusive; default: now", examples=["2019-09-01T00:00:00Z"])
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1_000, examples=[50])] = 200,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="`next_cursor` of the previous page",
+            examples=["MjAxOS0wNi0zMFQwMDowMDowMCswMDowMA=="],  # after 2019-06-30T00:00:00+00:00
+        ),
+    ] = None,
 ) -> BarsPage:
     name = path_symbol(symbol)
     for label, value in (("start", start), ("end", end)):

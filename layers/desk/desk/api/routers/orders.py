@@ -21,6 +21,7 @@ from desk.api import deps
 from desk.api.auth import TRADE, Claims
 from desk.api.errors import Conflict, NotFound, Unprocessable, documented
 from desk.api.models import (
+    EXAMPLE_PLAN_ID,
     CancelOrderRequest,
     ErrorDetail,
     OrderStatusResponse,
@@ -94,7 +95,10 @@ def _plan(plan_id: str, request: SubmitOrderRequest, store: PostgresStore, clock
 def submit(
     request: SubmitOrderRequest,
     idempotency_key: Annotated[
-        str, Header(alias="Idempotency-Key", min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+        str,
+        Header(
+            alias="Idempotency-Key", min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", examples=["order-0001"]
+        ),
     ],
     store: Annotated[PostgresStore, Depends(deps.store)],
     quotes: Annotated[QuoteCache, Depends(deps.quote_cache)],
@@ -137,7 +141,7 @@ def submit(
     responses=documented(),
 )
 def status(
-    id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")],
+    id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$", examples=[EXAMPLE_PLAN_ID])],
     store: Annotated[PostgresStore, Depends(deps.store)],
 ) -> OrderStatusResponse:
     plan = store.load_plan(id)
@@ -164,7 +168,7 @@ def cancel(
     record = store.load_order(request.client_order_id)
     if record is None:
         raise NotFound(f"no order {request.client_order_id}")
-    fills = list(store.load_fills(venue=record.venue, symbol=record.symbol))
+    fills = list(store.fills_for_orders([record.client_order_id]))
     # The domain state machine decides: a terminal order raises InvalidTransition (409); a repeat is a no-op.
     after = domain_order(record, fills).apply(CancelRequested())
     updated = OrderRecord.from_domain(after, updated_at=clock.now())
@@ -179,8 +183,12 @@ def cancel(
 def positions(
     store: Annotated[PostgresStore, Depends(deps.store)],
     clock: Annotated[Clock, Depends(deps.clock)],
-    venue: Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
-    symbol: Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$")] = None,
+    venue: Annotated[
+        str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", examples=["binance"])
+    ] = None,
+    symbol: Annotated[
+        str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$", examples=["BTC/USDT"])
+    ] = None,
 ) -> PositionsResponse:
     now = clock.now()
     return PositionsResponse(as_of=now, positions=store.positions(as_of=now, venue=venue, symbol=symbol))

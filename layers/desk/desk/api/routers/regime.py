@@ -48,8 +48,8 @@ def probability(
     clock: Annotated[Clock, Depends(deps.clock)],
     venue: VenueQuery = "binance",
     timeframe: TimeframeQuery = "1d",
-    steps: Annotated[int, Query(ge=1, le=100)] = 1,
-    lookback: Annotated[int, Query(ge=50, le=5_000, description="Bars to classify")] = 500,
+    steps: Annotated[int, Query(ge=1, le=100, examples=[2])] = 1,
+    lookback: Annotated[int, Query(ge=50, le=5_000, description="Bars to classify", examples=[400])] = 500,
 ) -> RegimeProbabilityResponse:
     name = path_symbol(symbol)
     frame = bar_frame(store, venue, name, timeframe, clock.now(), lookback)

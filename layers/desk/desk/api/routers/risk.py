@@ -1,23 +1,28 @@
 # mypy: disable-error-code="no-untyped-call"
-"""Risk: VaR/CVaR of the book, stress tests, Kelly sizing, alert rules and the kill switch."""
+"""Risk: VaR/CVaR of the book, stress tests, Kelly sizing, alert rules and the kill switch.
+
+Alert rules are desk state (a critical rule may latch the kill switch), so they live in PostgreSQL
+(:mod:`desk.store.alerts`): created once per (portfolio, name), a repeat answers the stored rule and a
+repeat with other settings is a 409.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 import pandas as pd
-import redis
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from desk.api import deps
 from desk.api.auth import TRADE, Claims
-from desk.api.errors import Conflict, Unprocessable, documented
+from desk.api.errors import Unprocessable, documented
 from desk.api.frames import closes, finite, quant_errors, returns_of, split_symbols
 from desk.api.models import (
     AlertRule,
     AlertRuleRequest,
+    AlertRulesPage,
     KellyResponse,
     KillSwitchRequest,
     PortfolioVarResponse,
@@ -25,16 +30,16 @@ from desk.api.models import (
     StressTestRequest,
     StressTestResponse,
 )
-from desk.api.routers.market import TimeframeQuery, VenueQuery
+from desk.api.routers.market import SymbolsQuery, TimeframeQuery, VenueQuery
 from desk.ports import Clock
 from desk.schemas.trading import KillSwitchState
-from desk.store import PostgresStore
+from desk.store import AlertRuleRecord, PostgresStore
 from quant.portfolio import kelly
 from quant.risk import cvar_historical, cvar_parametric, var_historical, var_parametric
 from quant.risk_stress import DEFAULT_WINDOWS, historical_scenarios, stress_test
 
 router = Router()
-ALERT_RULES_KEY = "desk:api:alert-rules"  # a Redis hash: rule id -> rule JSON
+PortfolioQuery = Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[!-~]+$", examples=["desk"])]
 
 
 def _book(store: PostgresStore, clock: Clock, timeframe: str, window: int) -> tuple[dict[str, float], pd.DataFrame]:
@@ -58,10 +63,10 @@ def _book(store: PostgresStore, clock: Clock, timeframe: str, window: int) -> tu
 def portfolio_var(
     store: Annotated[PostgresStore, Depends(deps.store)],
     clock: Annotated[Clock, Depends(deps.clock)],
-    confidence: Annotated[float, Query(ge=0.8, le=0.999)] = 0.99,
-    method: Annotated[Literal["historical", "parametric"], Query()] = "historical",
+    confidence: Annotated[float, Query(ge=0.8, le=0.999, examples=[0.95])] = 0.99,
+    method: Annotated[Literal["historical", "parametric"], Query(examples=["parametric"])] = "historical",
     timeframe: TimeframeQuery = "1d",
-    window: Annotated[int, Query(ge=20, le=2_000)] = 250,
+    window: Annotated[int, Query(ge=20, le=2_000, examples=[250])] = 250,
 ) -> PortfolioVarResponse:
     exposures, prices = _book(store, clock, timeframe, window)
     gross = sum(abs(v) for v in exposures.values())
@@ -138,13 +143,13 @@ def stress(
     "/risk/kelly-sizing", tags=["risk"], summary="Fractional Kelly weights from stored returns", responses=documented()
 )
 def kelly_sizing(
-    symbols: Annotated[str, Query(min_length=1, max_length=1_000, description="Comma-separated unified symbols")],
+    symbols: SymbolsQuery,
     store: Annotated[PostgresStore, Depends(deps.store)],
     clock: Annotated[Clock, Depends(deps.clock)],
     venue: VenueQuery = "binance",
     timeframe: TimeframeQuery = "1d",
-    fraction: Annotated[float, Query(gt=0.0, le=1.0)] = 0.5,
-    window: Annotated[int, Query(ge=20, le=2_000)] = 250,
+    fraction: Annotated[float, Query(gt=0.0, le=1.0, examples=[0.5])] = 0.5,
+    window: Annotated[int, Query(ge=20, le=2_000, examples=[250])] = 250,
 ) -> KellyResponse:
     names = split_symbols(symbols)
     prices = closes(store, venue, names, timeframe, clock.now(), window + 1)
@@ -160,30 +165,73 @@ def kelly_sizing(
     )
 
 
+def _alert_rule(record: AlertRuleRecord) -> AlertRule:
+    return AlertRule.model_validate(
+        {
+            "name": record.name,
+            "portfolio": record.portfolio,
+            "metric": record.metric,
+            "threshold": record.threshold,
+            "severity": record.severity,
+            "latch_kill_switch": record.latch_kill_switch,
+            "rule_id": record.rule_id,
+            "created_at": record.created_at,
+            "created_by": record.created_by,
+        }
+    )
+
+
 @router.post(
     "/risk/alert",
     tags=["risk"],
-    summary="Store an alert rule (idempotent on portfolio and name)",
+    summary="Store an alert rule (idempotent on portfolio and name; other settings under the same name: 409)",
     responses=documented(),
 )
 def alert(
     request: AlertRuleRequest,
-    cache: Annotated[redis.Redis, Depends(deps.redis_client)],
+    store: Annotated[PostgresStore, Depends(deps.store)],
     clock: Annotated[Clock, Depends(deps.clock)],
     caller: Annotated[Claims, Depends(deps.caller)],
 ) -> AlertRule:
     caller.require(TRADE)
-    rule_id = f"{request.portfolio}:{request.name}"
-    existing = cache.hget(ALERT_RULES_KEY, rule_id)
-    if existing is not None:
-        stored = AlertRule.model_validate_json(existing)
-        if AlertRuleRequest.model_validate(stored.model_dump(include=set(AlertRuleRequest.model_fields))) != request:
-            raise Conflict(f"alert rule {rule_id} exists with other settings")
-        return stored
-    rule = AlertRule(**request.model_dump(), rule_id=rule_id, created_at=clock.now(), created_by=caller.subject)
-    if not cache.hsetnx(ALERT_RULES_KEY, rule_id, rule.model_dump_json()):
-        raise Conflict(f"alert rule {rule_id} was created concurrently; read it again")
-    return rule
+    rule = AlertRuleRecord(
+        portfolio=request.portfolio,
+        name=request.name,
+        metric=request.metric,
+        threshold=float(request.threshold),
+        severity=request.severity,
+        latch_kill_switch=request.latch_kill_switch,
+        created_at=clock.now(),
+        created_by=caller.subject,
+    )
+    return _alert_rule(store.create_alert_rule(rule))  # AlertRuleConflict is a 409
+
+
+@router.get(
+    "/risk/alert", tags=["risk"], summary="A portfolio's alert rules by name, a page at a time", responses=documented()
+)
+def alert_rules(
+    store: Annotated[PostgresStore, Depends(deps.store)],
+    portfolio: PortfolioQuery = "desk",
+    limit: Annotated[int, Query(ge=1, le=500, examples=[50])] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            description="`next_cursor` of the previous page (rules named after it)",
+            examples=["cvar-limit"],
+        ),
+    ] = None,
+) -> AlertRulesPage:
+    # One more than asked: whether a next page exists without a second query.
+    rows = store.alert_rules(portfolio, after=cursor, limit=limit + 1)
+    page = rows[:limit]
+    more = len(rows) > limit
+    return AlertRulesPage(
+        portfolio=portfolio, rules=[_alert_rule(r) for r in page], next_cursor=page[-1].name if more else None
+    )
 
 
 @router.get("/risk/kill-switch", tags=["risk"], summary="The kill-switch latch", responses=documented())
@@ -204,4 +252,4 @@ def set_kill_switch(
     return store.release_kill_switch(clock.now(), caller.subject, reason=request.reason)
 
 
-__all__ = ["ALERT_RULES_KEY", "router"]
+__all__ = ["router"]

@@ -1,5 +1,8 @@
 # mypy: disable-error-code="no-untyped-call"
-"""Strategies: current targets of the book, backtests (async when large), performance and allocation.
+"""Strategies: the book's stored signals, backtests (async when large), performance and allocation.
+
+Signals are what the signals function recorded (the facts that drove orders), read back from
+PostgreSQL newest first and paged with an opaque cursor; nothing is recomputed on the request path.
 
 Backtest jobs: a request over at most :data:`SYNC_CELLS` bar-instruments runs in the request and
 answers 200; a larger one answers 202 with a job id, its record and request are kept in Redis for
@@ -10,9 +13,12 @@ an asynchronous invocation of the API function itself, which runs :func:`run_bac
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import numpy as np
@@ -23,7 +29,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from desk.api import deps, jobs
-from desk.api.errors import NotFound, ServiceUnavailable, Unprocessable, documented
+from desk.api.errors import BadRequest, NotFound, ServiceUnavailable, Unprocessable, documented
 from desk.api.frames import finite, quant_errors
 from desk.api.jobs import JOB_TTL, Job, input_key, job_key
 from desk.api.models import (
@@ -33,13 +39,13 @@ from desk.api.models import (
     BacktestRequest,
     BacktestSummary,
     EquityPoint,
+    ErrorDetail,
     PerformanceResponse,
     SignalsResponse,
-    TargetRow,
 )
 from desk.domain.instruments import DECIMAL_CONTEXT, as_decimal
 from desk.ports import Clock, Store
-from desk.store import PostgresStore
+from desk.store import PostgresStore, SignalCursor
 from desk.usecases.strategies import STRATEGIES, STRATEGY_TYPES, TIMEFRAME_STEPS, StrategySpec
 from quant.backtest import BacktestResult, backtest, max_drawdown_of
 from quant.portfolio import hrp, risk_parity
@@ -48,7 +54,11 @@ from quant.signals.base import StrategyData
 router = Router()
 SYNC_CELLS = 5_000
 MAX_CELLS = 500_000
-StrategyKey = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+_KEY_PATTERN = r"^[A-Za-z0-9_-]+$"
+_SIGNAL_ID = re.compile(r"[!-~]{1,128}")
+StrategyKey = Annotated[str, Query(min_length=1, max_length=64, pattern=_KEY_PATTERN, examples=["momentum_crypto"])]
+# A job id as uuid4().hex makes them (the API tests' desk keeps a job under this one).
+EXAMPLE_JOB_ID = "5f0c3b1e9d8a4c7b8e2f6a1d3c4b5a69"
 
 
 def _spec(key: str) -> StrategySpec:
@@ -156,7 +166,7 @@ def run_backtest(
 
 @router.get("/strategy/backtest/<job_id>", tags=["strategy"], summary="Poll a backtest job", responses=documented())
 def backtest_job(
-    job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
+    job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", examples=[EXAMPLE_JOB_ID])],
     cache: Annotated[redis.Redis, Depends(deps.redis_client)],
 ) -> BacktestJob:
     raw = cache.get(job_key(job_id))
@@ -165,28 +175,59 @@ def backtest_job(
     return BacktestJob.model_validate_json(raw)
 
 
+def _encode_signal_cursor(cursor: SignalCursor) -> str:
+    return base64.urlsafe_b64encode(f"{cursor.ts.isoformat()}|{cursor.signal_id}".encode()).decode()
+
+
+def _decode_signal_cursor(raw: str) -> SignalCursor:
+    invalid = BadRequest("invalid cursor", [ErrorDetail(field="query.cursor", reason="not a cursor")])
+    try:
+        ts_text, _, signal_id = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
+        ts = datetime.fromisoformat(ts_text)
+        if ts.tzinfo is None or not _SIGNAL_ID.fullmatch(signal_id):  # a signal id is printable ASCII (no NUL)
+            raise invalid
+        return SignalCursor(ts.astimezone(UTC), signal_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
+        raise invalid from exc
+
+
 @router.get(
     "/strategy/signals/<strategy>",
     tags=["strategy"],
-    summary="A book strategy's current targets",
+    summary="A book strategy's stored signals, newest first, a page at a time",
     responses=documented(),
 )
 def signals(
-    strategy: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    strategy: Annotated[str, Path(min_length=1, max_length=64, pattern=_KEY_PATTERN, examples=["momentum_crypto"])],
     store: Annotated[PostgresStore, Depends(deps.store)],
     clock: Annotated[Clock, Depends(deps.clock)],
-    limit: Annotated[int, Query(ge=1, le=500)] = 10,
+    limit: Annotated[int, Query(ge=1, le=500, examples=[6])] = 100,
+    symbol: Annotated[
+        str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$", examples=["BTC/USDT"])
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=400,
+            description="`next_cursor` of the previous page",
+            examples=["MjAyMC0wMS0xNVQwMDowMDowMCswMDowMHxzZw=="],  # signals before 2020-01-15
+        ),
+    ] = None,
 ) -> SignalsResponse:
     spec = _spec(strategy)
-    now = clock.now()
-    prices = _prices(store, spec.venue, spec.symbols, spec.timeframe, now - spec.history, now + spec.step)
-    with quant_errors():
-        targets = spec.build().target_positions(StrategyData(prices=prices)).iloc[-limit:]
-    rows = [
-        TargetRow(ts=pd.Timestamp(ts).to_pydatetime(), weights={str(k): finite(v, "target") for k, v in row.items()})  # type: ignore[arg-type]
-        for ts, row in targets.iterrows()
-    ]
-    return SignalsResponse(strategy=spec.key, venue=spec.venue, timeframe=spec.timeframe, as_of=now, targets=rows)
+    before = None if cursor is None else _decode_signal_cursor(cursor)
+    # One more than asked: whether an older page exists without a second query.
+    rows = store.strategy_signals(spec.key, symbol=symbol, before=before, limit=limit + 1)
+    page = rows[:limit]
+    next_cursor = _encode_signal_cursor(SignalCursor(page[-1].ts, page[-1].signal_id)) if len(rows) > limit else None
+    return SignalsResponse(
+        strategy=spec.key,
+        venue=spec.venue,
+        timeframe=spec.timeframe,
+        as_of=clock.now(),
+        signals=page,
+        next_cursor=next_cursor,
+    )
 
 
 def _book_backtest(store: Store, spec: StrategySpec, now: datetime, days: int) -> tuple[BacktestSummary, pd.Series]:
@@ -213,7 +254,7 @@ def performance(
     strategy: StrategyKey,
     store: Annotated[PostgresStore, Depends(deps.store)],
     clock: Annotated[Clock, Depends(deps.clock)],
-    lookback_days: Annotated[int, Query(ge=30, le=3_650)] = 365,
+    lookback_days: Annotated[int, Query(ge=30, le=3_650, examples=[300])] = 365,
 ) -> PerformanceResponse:
     spec = _spec(strategy)
     now = clock.now()
