@@ -13,7 +13,7 @@ from desk.store.migrate import MIGRATIONS_DIR, yoyo_url
 
 EXPECTED_TABLES = {
     "instruments", "bars", "regimes", "correlation_snapshots", "risk_snapshots", "signals", "plans", "orders",
-    "order_events", "fills", "reconciliation_runs", "kill_switch", "kill_switch_history",
+    "order_events", "fills", "reconciliation_runs", "kill_switch", "kill_switch_history", "bar_gaps", "alert_rules",
 }  # fmt: skip
 
 
