@@ -502,3 +502,13 @@ def test_config_rejects_nonsense_limits() -> None:
         GateConfig(allowed_symbols=frozenset(), collar_illiquid=Decimal(1))
     with pytest.raises(ValueError, match="positive"):
         GateConfig(allowed_symbols=frozenset(), max_order_equity_fraction=Decimal(0))
+
+
+def test_a_quote_stamped_ahead_of_the_clock_beyond_the_skew_is_not_trusted() -> None:
+    # Given quotes 0.5 s and 30 s in the future (clock skew, or another replay's quote in the cache)
+    slight, far = btc_quote(age=timedelta(seconds=-0.5)), btc_quote(age=timedelta(seconds=-30))
+    # Then the first passes (within the 1 s skew) and the second is refused as stale, with the reason
+    assert ReasonCode.QUOTE_STALE not in check_order(request(), context(quote=slight), CONFIG).codes
+    decision = check_order(request(), context(quote=far), CONFIG)
+    assert decision.codes == (ReasonCode.QUOTE_STALE,)
+    assert "30.000s ahead" in decision.reasons[0].message

@@ -106,6 +106,10 @@ def _mid(intent: OrderRequest, context: GateContext, config: GateConfig, reasons
     if age > limit:
         message = f"quote for {intent.symbol} is {age.total_seconds():.3f}s old (limit {limit.total_seconds():g}s)"
         reasons.append(Reason(ReasonCode.QUOTE_STALE, message))
+    elif -age > config.max_clock_skew:
+        ahead, skew = (-age).total_seconds(), config.max_clock_skew.total_seconds()
+        message = f"quote for {intent.symbol} is stamped {ahead:.3f}s ahead of the desk's clock (skew limit {skew:g}s)"
+        reasons.append(Reason(ReasonCode.QUOTE_STALE, message))
     return _CTX.divide(_CTX.add(quote.bid, quote.ask), 2)
 
 

@@ -284,6 +284,9 @@ class GateConfig:
     collar_liquid: Decimal = Decimal("0.05")
     collar_illiquid: Decimal = Decimal("0.10")
     max_quote_age: Mapping[AssetClass, timedelta] = field(default_factory=lambda: _DEFAULT_MAX_QUOTE_AGE)
+    # A quote stamped further ahead of the desk's clock than this is not trusted (clock skew, or a quote
+    # that is not from this market): a future time would otherwise pass every staleness check.
+    max_clock_skew: timedelta = timedelta(seconds=1)
     venue_asset_classes: Mapping[str, AssetClass] = field(default_factory=lambda: _DEFAULT_VENUE_CLASSES)
     # Unknown venues (paper, new adapters) get the strictest staleness rule.
     default_asset_class: AssetClass = AssetClass.CRYPTO
