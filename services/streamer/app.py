@@ -2,8 +2,11 @@
 
 Updates are conflated per key (the latest quote / book per venue and symbol) and written by one
 writer task through ``asyncio.to_thread``, so a slow Redis never blocks the sockets and memory stays
-bounded by the number of keys however fast the venue sends. On stop (SIGTERM) feeds are cancelled,
-the pending writes are flushed, metrics are emitted, and ``run`` returns within the drain timeout.
+bounded by the number of keys however fast the venue sends. Closed minute bars are not conflated:
+the same writer appends each one, in order, to the venue's capped bar stream in Redis, where the
+ingest path reconciles against them; while Redis is down they wait in a bounded backlog. On stop
+(SIGTERM) feeds are cancelled, the pending writes are flushed, metrics are emitted, and ``run``
+returns within the drain timeout.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -29,6 +33,10 @@ from streamer.metrics import Emf
 from streamer.watchdog import PrivateStreamGuard, Watchdog
 
 __all__ = ["Feed", "Streamer"]
+
+# Closed bars waiting for Redis (a minute bar per symbol per minute): a day of one symbol's bars, after
+# which the oldest are dropped rather than growing the heap while Redis stays down.
+BAR_BACKLOG = 1_440
 
 
 class Feed(Protocol):
@@ -81,6 +89,7 @@ class Streamer:
         self.bar_observers: list[Callable[[Bar], None]] = []
         self.stopping = asyncio.Event()
         self._pending: dict[tuple[str, str, str], Quote | OrderBook] = {}
+        self._bars_out: deque[Bar] = deque(maxlen=BAR_BACKLOG)
         self._dirty = asyncio.Event()
         self._connected: dict[str, bool] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -168,6 +177,8 @@ class Streamer:
         self.metrics.count("BarsClosed", bar.venue)
         logger.info("bar closed", extra={"venue": bar.venue, "symbol": bar.symbol, "ts": bar.ts.isoformat(),
                                           "close": str(bar.close)})  # fmt: skip
+        self._bars_out.append(bar)
+        self._dirty.set()
         for observer in self.bar_observers:
             observer(bar)
 
@@ -176,17 +187,28 @@ class Streamer:
         stale = [f"{v}:{s}" for v, s in self.watchdog.stale_symbols()]
         return (not down and not stale and not self.stopping.is_set()), {"disconnected": down, "stale": stale}
 
-    def _write(self, items: list[Quote | OrderBook]) -> None:
+    def _write(self, items: list[Quote | OrderBook], bars: list[Bar]) -> None:
         for item in items:
             if isinstance(item, Quote):
                 self.cache.quotes.put_quote(item, item.received_at)
             else:
                 self.cache.books.put_book(item, item.received_at)
+        for bar in bars:  # oldest first: the store refuses a bar older than the last one it holds
+            self.cache.bars.put_bar(bar)
 
     async def flush_writes(self) -> None:
-        if self._pending:
-            items, self._pending = list(self._pending.values()), {}
-            await asyncio.to_thread(self._write, items)
+        if not self._pending and not self._bars_out:
+            return
+        items, self._pending = list(self._pending.values()), {}
+        bars = list(self._bars_out)
+        self._bars_out.clear()
+        try:
+            await asyncio.to_thread(self._write, items, bars)
+        except BaseException:
+            # Quotes and books are superseded by the next update; bars are not, so they go back in front
+            # of any closed meanwhile (a bar already appended is refused as not newer on the retry).
+            self._bars_out = deque([*bars, *self._bars_out], maxlen=BAR_BACKLOG)
+            raise
 
     async def _writer(self) -> None:
         while True:

@@ -14,6 +14,7 @@ from desk.cache import BucketLimit, RedisQuoteCache, make_client
 from desk.clock import SystemClock
 from desk.local.fakes.ws_binance import FakeBinanceWs
 from desk.local.memory import MemoryEventBus
+from desk.ports import Clock
 from desk.schemas.market import OrderBook
 from tests.streamer.test_books import offline, read
 
@@ -29,9 +30,9 @@ def config(fake: FakeBinanceWs, redis_url: str, **thresholds: float) -> Streamer
 
 
 @asynccontextmanager
-async def running(cfg: StreamerConfig) -> AsyncIterator[Streamer]:
+async def running(cfg: StreamerConfig, clock: Clock | None = None) -> AsyncIterator[Streamer]:
     cache = RedisQuoteCache(make_client(cfg.redis_url), default_limit=BucketLimit(100, 100))
-    app = Streamer(cfg, cache, MemoryEventBus(), SystemClock())
+    app = Streamer(cfg, cache, MemoryEventBus(), clock or SystemClock())
     task = asyncio.create_task(app.run())
     try:
         yield app

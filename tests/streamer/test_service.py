@@ -64,7 +64,11 @@ def test_replay_service_is_healthy_becomes_ready_and_drains_on_sigterm(redis_url
         # Then /health answers 200 while it starts, and /ready turns 200 once the feed is fresh
         wait_status(f"http://127.0.0.1:{port}/health", 200, 60)
         wait_status(f"http://127.0.0.1:{port}/ready", 200, 60)
-        assert RedisQuoteCache(make_client(redis_url)).get_quote("binance", "BTC/USDT") is not None
+        # and a quote reaches Redis: on the writer's next flush, which can come just after /ready turns 200
+        cache, deadline = RedisQuoteCache(make_client(redis_url)), time.monotonic() + 5
+        while cache.get_quote("binance", "BTC/USDT") is None:
+            assert time.monotonic() < deadline, "no quote in Redis 5 s after /ready"
+            time.sleep(0.05)
         # When ECS stops the task
         proc.send_signal(signal.SIGTERM)
         # Then it drains and exits 0 within the stop timeout

@@ -1,11 +1,12 @@
-"""Redis adapters: latest quotes and books (with staleness) and the shared token-bucket rate limiter.
+"""Redis adapters: latest quotes and books (with staleness), recent closed bars and the shared
+token-bucket rate limiter.
 
 Redis holds only what may be lost and rebuilt (ARCHITECTURE.md, State): after a flush, a failover
 or an expiry every read returns ``None`` (a quote is then stale, so pre-trade checks refuse until
 the feed writes again) and every bucket starts full. Nothing here is the only copy of anything.
 
 :class:`RedisQuoteCache` is the :class:`desk.ports.QuoteCache` adapter handlers build and pass to
-use cases; the stores it composes are usable alone (the streamer needs only quotes and books).
+use cases; the stores it composes are usable alone (the streamer needs only quotes, books and bars).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 
 import redis
 
+from desk.cache.bars import DEFAULT_BARS_KEEP, DEFAULT_BARS_TTL, BarStore
 from desk.cache.books import DEFAULT_BOOK_DEPTH, DEFAULT_BOOK_TTL, BookStore
 from desk.cache.client import get_client, make_client
 from desk.cache.keys import bucket_id
@@ -23,6 +25,7 @@ from desk.cache.ratelimit import BucketLimit, RateLimiter
 from desk.schemas.market import OrderBook, Quote
 
 __all__ = [
+    "BarStore",
     "BookStore",
     "BucketLimit",
     "Cached",
@@ -47,9 +50,12 @@ class RedisQuoteCache:
         quote_ttl: timedelta = DEFAULT_QUOTE_TTL,
         book_ttl: timedelta = DEFAULT_BOOK_TTL,
         book_depth: int = DEFAULT_BOOK_DEPTH,
+        bars_ttl: timedelta = DEFAULT_BARS_TTL,
+        bars_keep: int = DEFAULT_BARS_KEEP,
     ) -> None:
         self.quotes = QuoteStore(client, quote_ttl)
         self.books = BookStore(client, book_ttl, book_depth)
+        self.bars = BarStore(client, bars_ttl, bars_keep)  # not part of the port: the streamer's closed bars
         self.rate_limiter = RateLimiter(client, limits or {}, default_limit)
 
     # The port's writes return None; callers that count ignored (out-of-order) updates use

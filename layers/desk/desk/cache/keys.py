@@ -4,6 +4,7 @@ Layout (``ld`` = Lambda Desk, ``v1`` = the layout of the values below):
 
 * ``ld:v1:quote:{venue}:{symbol}``  hash: the latest top of book (see :mod:`desk.cache.quotes`)
 * ``ld:v1:book:{venue}:{symbol}``   hash: the latest depth snapshot (see :mod:`desk.cache.books`)
+* ``ld:v1:bars:{venue}:{timeframe}:{symbol}``  stream: the last closed bars (see :mod:`desk.cache.bars`)
 * ``ld:v1:rl:{venue}:{key_id}``     hash: one token bucket per venue API key (see :mod:`desk.cache.ratelimit`)
 
 Bumping :data:`VERSION` when a value's layout changes lets old and new code share one Redis during a
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PREFIX", "VERSION", "book_key", "bucket_id", "quote_key", "rate_limit_key"]
+__all__ = ["PREFIX", "VERSION", "bars_key", "book_key", "bucket_id", "quote_key", "rate_limit_key"]
 
 VERSION = "v1"
 PREFIX = f"ld:{VERSION}"
@@ -43,6 +44,14 @@ def quote_key(venue: str, symbol: str) -> str:
 def book_key(venue: str, symbol: str) -> str:
     """The key of the latest order-book snapshot of ``symbol`` on ``venue``."""
     return f"{PREFIX}:book:{_part('venue', venue, colon=False)}:{_part('symbol', symbol, colon=True)}"
+
+
+def bars_key(venue: str, symbol: str, timeframe: str) -> str:
+    """The key of the recent closed ``timeframe`` bars of ``symbol`` on ``venue`` (the timeframe has no colon)."""
+    return (
+        f"{PREFIX}:bars:{_part('venue', venue, colon=False)}:{_part('timeframe', timeframe, colon=False)}"
+        f":{_part('symbol', symbol, colon=True)}"
+    )
 
 
 def bucket_id(venue: str, key_id: str) -> str:
