@@ -223,8 +223,7 @@ def _exact_total(q: FloatArray, total: float, at: int | None = None) -> FloatArr
     """
     if q.size == 0 or total == 0.0:
         return np.zeros_like(q)
-    _, exponent = math.frexp(total)
-    unit = math.ldexp(1.0, exponent - 53)
+    unit = math.ulp(total)  # 2**(exponent - 53) for a normal total; the smallest subnormal below 2**-1022
     units = np.rint(q / unit)
     i = int(np.argmax(units)) if at is None else at
     units[i] += round(total / unit) - math.fsum(units.tolist())

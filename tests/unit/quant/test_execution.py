@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -212,6 +213,16 @@ def test_twap_slices_are_equal_timed_and_sum_exactly() -> None:
 @given(q=st.floats(1e-6, 1e9), n=st.integers(1, 500))
 def test_twap_sums_exactly_for_any_quantity(q: float, n: int) -> None:
     sched = twap(q, 0.0, 1.0, n)
+    assert _exact(sched["quantity"], q)
+    assert (sched["quantity"] >= 0).all()
+
+
+@pytest.mark.parametrize("q", [5e-324, 1e-310, 2.0**-1022, 1e-300])
+def test_twap_sums_exactly_for_subnormal_and_tiny_quantities(q: float) -> None:
+    # The grid is ulp(q): below 2**-1022 that is the smallest subnormal, not an underflow to zero
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a division by a zero grid would warn
+        sched = twap(q, 0.0, 1.0, 3)
     assert _exact(sched["quantity"], q)
     assert (sched["quantity"] >= 0).all()
 
