@@ -18,6 +18,7 @@ from desk import wiring
 from desk.aws.rds_auth import IamAuthError, iam_auth_token_source
 from desk.settings import get_settings
 from desk.store.connection import LambdaConnection, PooledConnection, SessionSettings
+from tests.integration.test_store_controls import _terminate
 
 PROXY_URL = "postgresql://desk_admin@desk-dev-proxy.proxy-abc.eu-west-1.rds.amazonaws.com:5432/desk?sslmode=require"
 
@@ -53,11 +54,6 @@ def test_the_token_is_a_presigned_connect_request_for_the_proxy_host_port_and_us
 def test_a_url_unfit_for_iam_auth_is_refused_with_the_reason(url: str, reason: str) -> None:
     with pytest.raises(IamAuthError, match=reason):
         iam_auth_token_source(url, "eu-west-1", client=rds_client())
-
-
-def _terminate(database_url: str, pid: int) -> None:
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
 def test_the_lambda_connection_signs_a_new_token_for_each_connection(database_url: str) -> None:

@@ -24,6 +24,7 @@ from desk.local.memory import MemoryEventBus
 from desk.schemas.market import Bar
 from tests.streamer.test_ccxt_feed import SPOT, config, running
 from tests.streamer.test_memory import until
+from tests.streamer.test_service import _IdleFeed
 
 LINES = 4000  # ~38 s of tape: ~680 trades
 LEAD_S = 3.0  # the tape starts this long before a minute boundary, so it spans two minutes
@@ -120,17 +121,6 @@ def _bar(minute: int, close: str = "100") -> Bar:
     price = Decimal(close)
     return Bar(venue="binance", symbol="BTC/USDT", timeframe="1m", ts=ts, open=price, high=price, low=price,
                close=price, volume=Decimal("1.5"))  # fmt: skip
-
-
-class _IdleFeed:
-    def __init__(self, cfg: VenueConfig) -> None:
-        self.cfg = cfg
-
-    async def run(self) -> None:
-        await asyncio.Event().wait()
-
-    def request_reconnect(self) -> None:
-        pass
 
 
 def test_bars_kept_while_redis_fails_are_written_in_order_once_it_answers(redis_url: str) -> None:

@@ -137,6 +137,13 @@ SPEC = StrategySpec(
 )
 
 
+def _asks(world: World, **asks: Decimal) -> None:
+    """One ask level of 100 per venue in the cache, at the given price."""
+    for venue, ask in asks.items():
+        level = BookLevel(price=ask, quantity=Decimal(100))
+        world.quotes.put_book(OrderBook(venue=venue, symbol=SYMBOL, ts=world.clock.now(), bids=(), asks=(level,)))
+
+
 def _held(world: World, quantity: str) -> None:
     world.store.record_fill(
         Fill(
@@ -235,10 +242,7 @@ def test_routing_sends_the_plan_to_the_cheaper_book() -> None:
     # Given two candidate venues where coinbase offers BTC below binance
     world = World()
     spec = replace(SPEC, execution=replace(SPEC.execution, venues=("coinbase",)))
-    for venue, ask in (("binance", world.close + 50), ("coinbase", world.close - 50)):
-        level = BookLevel(price=ask, quantity=Decimal(100))
-        book = OrderBook(venue=venue, symbol=SYMBOL, ts=world.clock.now(), bids=(), asks=(level,))
-        world.quotes.put_book(book)
+    _asks(world, binance=world.close + 50, coinbase=world.close - 50)
 
     # When a buy is planned
     plan = world.run(world.signal_event(0.2), spec).plan
@@ -275,9 +279,7 @@ def test_a_venue_that_has_halted_the_symbol_is_no_route_and_all_halted_plans_not
     # Given two candidate venues, coinbase cheaper but halted
     world = World()
     spec = replace(SPEC, execution=replace(SPEC.execution, venues=("coinbase",)))
-    for venue, ask in (("binance", world.close + 50), ("coinbase", world.close - 50)):
-        level = BookLevel(price=ask, quantity=Decimal(100))
-        world.quotes.put_book(OrderBook(venue=venue, symbol=SYMBOL, ts=world.clock.now(), bids=(), asks=(level,)))
+    _asks(world, binance=world.close + 50, coinbase=world.close - 50)
     world.markets.halted = {"coinbase"}
     # When a buy is planned, Then it goes to binance, the venue still trading
     plan = world.run(world.signal_event(0.2), spec).plan

@@ -119,14 +119,14 @@ def _instrument(
     if intent.symbol not in config.allowed_symbols:
         reasons.append(Reason(ReasonCode.NOT_ALLOWED, f"{intent.symbol} is not on the allow-list"))
     instrument = context.instrument
-    known = instrument is not None and (instrument.venue, instrument.symbol) == (intent.venue, intent.symbol)
+    if instrument is not None and (instrument.venue, instrument.symbol) != (intent.venue, intent.symbol):
+        instrument = None  # another market's instrument is no instrument for this order
     if intent.symbol in context.halted_symbols:
         reasons.append(Reason(ReasonCode.HALTED, f"{intent.symbol} is halted"))
-    elif known and instrument is not None and not instrument.active:
+    elif instrument is not None and not instrument.active:
         reasons.append(Reason(ReasonCode.HALTED, f"{intent.symbol} is halted at {intent.venue} (not trading)"))
-    if not known:
+    if instrument is None:
         reasons.append(Reason(ReasonCode.UNKNOWN_INSTRUMENT, f"no instrument for {intent.venue}/{intent.symbol}"))
-        return None
     return instrument
 
 
